@@ -1,0 +1,71 @@
+/* api.h: owns the REST API's routing table and request handlers: which
+ * method and path go where, who must authenticate, how large a body may be,
+ * and the JSON every answer carries. Knows nothing of sockets or of
+ * libmicrohttpd; http-server.c feeds it requests. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host.h"
+#include "macro.h"
+
+struct auth;
+struct xen;
+struct api;
+struct api_route;
+
+#define API_CONTENT_LENGTH_UNKNOWN UINT64_MAX
+
+struct api_request {
+        const char *method;
+        const char *path;          /* without the query string */
+        const char *authorization; /* the header, or NULL */
+        uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
+        const char *body;
+        size_t body_size;
+};
+
+struct api_response {
+        unsigned status;
+        json_t *body;       /* owned; NULL only if memory ran out */
+        char allow[64];     /* for 405: the Allow header, else "" */
+        bool challenge;     /* for 401: send WWW-Authenticate */
+};
+
+/* auth and xen are borrowed and must outlive the api. */
+int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, struct api **ret);
+struct api *api_free(struct api *a);
+DEFINE_CLEANUP_FUNC(struct api, api_free);
+
+/* Pure routing. HEAD is looked up as GET. Returns 0 with *ret set, -ENOENT for
+ * an unknown path, or -EOPNOTSUPP for a known path with another method, with
+ * the methods it takes written to allow (e.g. "GET, HEAD"). */
+int api_route_lookup(const char *method, const char *path, const struct api_route **ret,
+                     char *allow, size_t allow_size);
+
+bool api_path_needs_auth(const char *path);
+
+/* First phase, once the headers are in. Returns the route whose handler will
+ * take the request (read at most api_route_body_max() bytes of body for it),
+ * or NULL with *resp holding the answer (401, 404, 405, or 413 when the
+ * announced length is already too large). */
+const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp);
+size_t api_route_body_max(const struct api_route *route);
+
+/* Second phase, once the body is in. Always fills *resp. */
+void api_dispatch(struct api *a, const struct api_route *route, const struct api_request *req,
+                  struct api_response *resp);
+
+/* The 413 for a body that grew past the route's limit while it was read. */
+void api_response_body_too_large(struct api_response *resp, const struct api_route *route);
+
+/* Fills *resp with {"error":{"code":...,"message":...,"field":...}}; field
+ * may be NULL. */
+void api_response_error(struct api_response *resp, unsigned status, const char *code, const char *field,
+                        const char *format, ...) _printf_(5, 6);
+
+/* Frees what *resp owns. */
+void api_response_done(struct api_response *resp);

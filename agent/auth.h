@@ -1,0 +1,37 @@
+/* auth.h: owns the API's bearer token and the check of a request's
+ * Authorization header against it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+
+#define AUTH_TOKEN_MIN 16
+#define AUTH_TOKEN_MAX 512
+#define AUTH_TOKEN_FILE_MAX 4096
+
+struct auth;
+
+/* The token must be AUTH_TOKEN_MIN..AUTH_TOKEN_MAX visible ASCII characters
+ * (no spaces or control characters). Returns 0, -EINVAL, -E2BIG or -ENOMEM;
+ * on -EINVAL/-E2BIG *ret_why (if not NULL) says why in words. */
+int auth_new(const char *token, size_t len, struct auth **ret, const char **ret_why);
+
+/* Reads the token from a regular file that group and other cannot access
+ * (mode & 077 == 0); trailing whitespace is stripped. On failure returns the
+ * negative errno and sets *ret_why to words for the operator. */
+int auth_new_from_file(const char *path, struct auth **ret, const char **ret_why);
+
+struct auth *auth_free(struct auth *a);
+DEFINE_CLEANUP_FUNC(struct auth, auth_free);
+
+/* Parses "Bearer <token>" (scheme case-insensitive, RFC 7235 section 2.1;
+ * spaces around and between are tolerated). On success *ret_token points into
+ * header. Errors: -ENODATA (NULL or blank), -EPROTONOSUPPORT (another scheme),
+ * -EBADMSG (no token, or a token with whitespace in it). */
+int auth_parse_bearer(const char *header, const char **ret_token, size_t *ret_len);
+
+/* Whether the Authorization header carries the token. The comparison takes
+ * the same time whatever the token's length or where the first mismatch is. */
+bool auth_check(const struct auth *a, const char *authorization);

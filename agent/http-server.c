@@ -1,0 +1,310 @@
+/* http-server.c: owns the libmicrohttpd daemon and its sd-event sources (see http-server.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "http-server.h"
+#include "log.h"
+
+/* MHD's timeout is advisory; don't sleep past this even if it says more. */
+#define HTTP_MAX_SLEEP_USEC (60ULL * 1000 * 1000)
+
+/* How much of an unannounced oversized body is read (and dropped) so that the
+ * client can still be told 413. */
+#define HTTP_DISCARD_MAX (1024 * 1024)
+
+struct http_server {
+        sd_event *event;
+        struct api *api;
+        struct MHD_Daemon *mhd;
+        sd_event_source *io;
+        sd_event_source *timer;
+};
+
+/* One per request, from its first header to its completion. */
+struct http_request {
+        const struct api_route *route; /* NULL once answered */
+        char *body;
+        size_t size;
+        bool too_large;
+        size_t discarded; /* body bytes thrown away once too_large */
+};
+
+static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
+
+static enum MHD_Result send_response(struct MHD_Connection *c, const char *method, const char *url,
+                                     struct api_response *resp) {
+        struct MHD_Response *response = NULL;
+        unsigned status = resp->status;
+        enum MHD_Result ret;
+        char *text = NULL;
+        size_t n = 0;
+
+        if (resp->body)
+                text = json_dumps(resp->body, JSON_COMPACT);
+        if (text) {
+                char *p;
+
+                n = strlen(text);
+                p = realloc(text, n + 2);
+                if (p) {
+                        text = p;
+                        text[n++] = '\n';
+                        text[n] = '\0';
+                        response = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+                }
+                if (!response)
+                        free(text);
+        }
+        if (!response) {
+                status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+                response = MHD_create_response_from_buffer(sizeof(oom_body) - 1, (void *) (uintptr_t) oom_body,
+                                                           MHD_RESPMEM_PERSISTENT);
+                if (!response) {
+                        api_response_done(resp);
+                        return MHD_NO;
+                }
+        }
+
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        if (resp->allow[0])
+                MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, resp->allow);
+        if (resp->challenge)
+                MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"xvmd\"");
+
+        if (status >= 500) {
+                json_t *message = json_object_get(json_object_get(resp->body, "error"), "message");
+
+                log_warning("%s %s: %u: %s", method, url, status,
+                            json_is_string(message) ? json_string_value(message) : "internal error");
+        }
+
+        ret = MHD_queue_response(c, status, response);
+        MHD_destroy_response(response);
+        api_response_done(resp);
+        return ret;
+}
+
+static uint64_t content_length(struct MHD_Connection *c) {
+        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t n = 0;
+
+        if (!v || !*v)
+                return API_CONTENT_LENGTH_UNKNOWN;
+        for (; *v; v++) {
+                if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+                        return API_CONTENT_LENGTH_UNKNOWN;
+                n = n * 10 + (uint64_t) (*v - '0');
+        }
+        return n;
+}
+
+static struct api_request make_request(struct MHD_Connection *c, const char *method, const char *url) {
+        return (struct api_request) {
+                .method = method,
+                .path = url,
+                .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                .content_length = content_length(c),
+        };
+}
+
+static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version _unused_, const char *upload_data, size_t *upload_size,
+                                  void **con_cls) {
+        struct http_server *s = userdata;
+        struct http_request *rq = *con_cls;
+        struct api_response resp = { 0 };
+        struct api_request req;
+
+        if (!rq) {
+                /* First call: headers only. */
+                rq = calloc(1, sizeof(*rq));
+                if (!rq)
+                        return MHD_NO;
+                *con_cls = rq;
+                req = make_request(c, method, url);
+                rq->route = api_admit(s->api, &req, &resp);
+                if (!rq->route)
+                        return send_response(c, method, url, &resp);
+                return MHD_YES;
+        }
+
+        if (!rq->route) {
+                /* Answered already; let MHD drop the rest of the body. */
+                *upload_size = 0;
+                return MHD_YES;
+        }
+
+        if (*upload_size > 0) {
+                size_t max = api_route_body_max(rq->route);
+
+                if (!rq->too_large && *upload_size > max - rq->size) {
+                        rq->too_large = true;
+                        free(rq->body);
+                        rq->body = NULL;
+                        rq->size = 0;
+                }
+                if (rq->too_large) {
+                        /* MHD (0.9.75) cannot answer before the body ends, so the
+                         * 413 waits for it; a client that keeps on sending is cut off. */
+                        rq->discarded += *upload_size;
+                        if (rq->discarded > HTTP_DISCARD_MAX)
+                                return MHD_NO;
+                } else {
+                        char *p = realloc(rq->body, rq->size + *upload_size + 1);
+
+                        if (!p)
+                                return MHD_NO;
+                        memcpy(p + rq->size, upload_data, *upload_size);
+                        rq->size += *upload_size;
+                        p[rq->size] = '\0';
+                        rq->body = p;
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+
+        /* Last call: the whole body is in. */
+        if (rq->too_large)
+                api_response_body_too_large(&resp, rq->route);
+        else {
+                req = make_request(c, method, url);
+                req.body = rq->body;
+                req.body_size = rq->size;
+                api_dispatch(s->api, rq->route, &req, &resp);
+        }
+        rq->route = NULL;
+        return send_response(c, method, url, &resp);
+}
+
+static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c _unused_, void **con_cls,
+                                 enum MHD_RequestTerminationCode toe _unused_) {
+        struct http_request *rq = *con_cls;
+
+        if (!rq)
+                return;
+        free(rq->body);
+        free(rq);
+        *con_cls = NULL;
+}
+
+_printf_(2, 0) static void on_mhd_log(void *userdata _unused_, const char *format, va_list ap) {
+        char text[512];
+        size_t n;
+
+        vsnprintf(text, sizeof(text), format, ap);
+        n = strlen(text);
+        while (n > 0 && text[n - 1] == '\n')
+                text[--n] = '\0';
+        log_warning("libmicrohttpd: %s", text);
+}
+
+/* Lets MHD do what is due, then sets the timer for when it next wants to
+ * run even if no socket wakes it (connection timeouts, pending data). */
+static int http_server_process(struct http_server *s) {
+        MHD_UNSIGNED_LONG_LONG ms;
+        uint64_t now, usec;
+        int r;
+
+        if (MHD_run(s->mhd) != MHD_YES)
+                log_warning("libmicrohttpd: MHD_run() failed");
+
+        if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
+                return sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+
+        r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return r;
+        usec = ms >= HTTP_MAX_SLEEP_USEC / 1000 ? HTTP_MAX_SLEEP_USEC : ms * 1000;
+        r = sd_event_source_set_time(s->timer, now + usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+/* An error returned from here would make sd-event disable the source and so
+ * silence the server for good; log it and carry on instead. */
+static int on_io(sd_event_source *src _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        int r = http_server_process(userdata);
+
+        if (r < 0)
+                log_warning_errno(r, "Cannot re-arm the HTTP timer");
+        return 0;
+}
+
+static int on_timer(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        int r = http_server_process(userdata);
+
+        if (r < 0)
+                log_warning_errno(r, "Cannot re-arm the HTTP timer");
+        return 0;
+}
+
+int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http_server **ret) {
+        _cleanup_(http_server_freep) struct http_server *s = NULL;
+        _cleanup_close_ int fd = listen_fd;
+        const union MHD_DaemonInfo *info;
+        int r, flags;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return negative_errno();
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        s->api = api;
+
+        s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+                                  0, NULL, NULL, on_request, s,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_CONNECTION_LIMIT,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_CONNECTION_TIMEOUT_SEC,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
+                                  MHD_OPTION_END);
+        if (!s->mhd) {
+                /* Whether MHD closed the socket on its way out depends on where
+                 * it failed; in this single-threaded process the number cannot
+                 * have been reused meanwhile, so ask the kernel. */
+                if (fcntl(fd, F_GETFD) < 0)
+                        TAKE_FD(fd);
+                return -EIO; /* MHD says why only in its log */
+        }
+        TAKE_FD(fd); /* MHD closes it when it stops */
+
+        info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info || info->epoll_fd < 0)
+                return -EIO;
+
+        r = sd_event_add_io(event, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, s);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+struct http_server *http_server_free(struct http_server *s) {
+        if (!s)
+                return NULL;
+        /* Sources first: the epoll fd they watch dies with the daemon. */
+        s->timer = sd_event_source_disable_unref(s->timer);
+        s->io = sd_event_source_disable_unref(s->io);
+        if (s->mhd)
+                MHD_stop_daemon(s->mhd);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}

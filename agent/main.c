@@ -1,0 +1,71 @@
+/* main.c: owns the command line; everything else belongs to the manager. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "manager.h"
+
+static void help(void) {
+        printf("Usage: xvmd [OPTIONS]\n"
+               "Host agent for Xen on ARM64: a REST API in dom0.\n\n"
+               "  --listen ADDR:PORT   address to serve on (default 0.0.0.0:8080; ignored\n"
+               "                       when systemd passes a socket)\n"
+               "  --token-file PATH    file holding the API bearer token, mode 0600 or\n"
+               "                       stricter (default /etc/xvmd/token)\n"
+               "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
+               "  --help               show this help\n"
+               "  --version            show the version\n");
+}
+
+/* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
+static int parse_argv(int argc, char *argv[], struct manager_config *config) {
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_VERSION };
+        static const struct option options[] = {
+                { "listen", required_argument, NULL, ARG_LISTEN },
+                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_LISTEN:
+                        config->listen = optarg;
+                        break;
+                case ARG_TOKEN_FILE:
+                        config->token_file = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        config->state_dir = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("xvmd %s\n", XVMD_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL; /* getopt_long has said why */
+                }
+        if (optind < argc) {
+                fprintf(stderr, "xvmd: unexpected argument '%s' (try --help)\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) struct manager *m = NULL;
+        struct manager_config config = MANAGER_CONFIG_DEFAULT;
+        int r;
+
+        r = parse_argv(argc, argv, &config);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (manager_new(&config, &m) < 0)
+                return EXIT_FAILURE;
+        return manager_run(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,163 @@
+/* manager.c: owns everything the running daemon has (see manager.h). */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "address.h"
+#include "api.h"
+#include "auth.h"
+#include "host.h"
+#include "http-server.h"
+#include "log.h"
+#include "manager.h"
+#include "xen.h"
+
+struct manager {
+        char *state_dir;
+        sd_event *event;
+        sd_event_source *sigterm, *sigint;
+        struct auth *auth;
+        struct xen *xen;
+        struct api *api;
+        struct http_server *http;
+};
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        struct stat st;
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        if (stat(p, &st) < 0)
+                return negative_errno();
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata _unused_) {
+        log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(0, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(src), 0);
+}
+
+/* The socket systemd passed (socket activation), or one bound to listen. */
+static int open_listen_socket(const char *listen) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        int n, fd;
+
+        n = sd_listen_fds(1);
+        if (n < 0)
+                return log_error_errno(n, "Cannot read the sockets passed by systemd");
+        if (n > 1)
+                return log_error_errno(-EINVAL, "systemd passed %d sockets, expected one", n);
+        if (n == 1) {
+                fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+                        return log_error_errno(-ENOTSOCK, "The fd systemd passed is not a listening stream socket");
+                log_info("Listening on the socket passed by systemd (--listen ignored).");
+                return fd;
+        }
+
+        if (address_parse(listen, &sa, &len) < 0)
+                return log_error_errno(-EINVAL, "Invalid --listen '%s': expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+                                       listen);
+        fd = address_listen(&sa, len);
+        if (fd < 0)
+                return log_error_errno(fd, "Cannot listen on %s", listen);
+        log_info("Listening on %s.", listen);
+        return fd;
+}
+
+int manager_new(const struct manager_config *config, struct manager **ret) {
+        _cleanup_(manager_freep) struct manager *m = NULL;
+        const char *why = NULL;
+        sigset_t mask;
+        int r, fd;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return log_error_errno(-ENOMEM, "Cannot start");
+
+        r = auth_new_from_file(config->token_file, &m->auth, &why);
+        if (r < 0)
+                return log_error_errno(r, "Refusing to start: the token file %s %s", config->token_file, why);
+
+        m->state_dir = strdup(config->state_dir);
+        if (!m->state_dir)
+                return log_error_errno(-ENOMEM, "Cannot start");
+        r = mkdir_p(m->state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the state directory %s", m->state_dir);
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop");
+
+        /* sd-event takes signals from a signalfd, which needs them blocked;
+         * a peer that hangs up must not kill the daemon either. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(negative_errno(), "Cannot block SIGTERM and SIGINT");
+        signal(SIGPIPE, SIG_IGN);
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch for SIGTERM and SIGINT");
+
+        r = xen_new(&m->xen);
+        if (r >= 0)
+                r = api_new(m->auth, m->xen, &HOST_PATHS_DEFAULT, &m->api);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start");
+
+        fd = open_listen_socket(config->listen);
+        if (fd < 0)
+                return fd;
+        r = http_server_new(m->event, fd, m->api, &m->http);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the HTTP server");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+struct manager *manager_free(struct manager *m) {
+        if (!m)
+                return NULL;
+        http_server_free(m->http);
+        api_free(m->api);
+        xen_free(m->xen);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_unref(m->event);
+        auth_free(m->auth);
+        free(m->state_dir);
+        free(m);
+        return NULL;
+}
+
+int manager_run(struct manager *m) {
+        int r;
+
+        (void) sd_notify(0, "READY=1\nSTATUS=Serving the API.");
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "The event loop failed");
+        return 0;
+}

@@ -1,0 +1,29 @@
+/* manager.h: owns everything the running daemon has: the options, the event
+ * loop and its signal sources, the bearer token, the Xen handles, the API and
+ * the HTTP server. Set up in that order and torn down in the reverse. */
+#pragma once
+
+#include "macro.h"
+
+struct manager_config {
+        const char *listen;     /* "ADDR:PORT"; unused under socket activation */
+        const char *token_file;
+        const char *state_dir;
+};
+
+#define MANAGER_CONFIG_DEFAULT                         \
+        ((struct manager_config) {                     \
+                .listen = "0.0.0.0:8080",              \
+                .token_file = "/etc/xvmd/token",       \
+                .state_dir = "/var/lib/xvmd",          \
+        })
+
+struct manager;
+
+/* Logs what went wrong itself (the daemon layer), then returns it. */
+int manager_new(const struct manager_config *config, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+DEFINE_CLEANUP_FUNC(struct manager, manager_free);
+
+/* Tells systemd it is ready and runs until SIGTERM or SIGINT. */
+int manager_run(struct manager *m);

@@ -1,0 +1,250 @@
+/* test-api.c: routing, authentication order and error bodies, without sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "auth.h"
+#include "xen.h"
+
+#define TOKEN "test-token-0123456789"
+
+struct fixture {
+        struct auth *auth;
+        struct xen *xen;
+        struct api *api;
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        if (!f || auth_new(TOKEN, strlen(TOKEN), &f->auth, NULL) < 0 || xen_new(&f->xen) < 0 ||
+            api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, &f->api) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+
+        api_free(f->api);
+        xen_free(f->xen);
+        auth_free(f->auth);
+        free(f);
+        return 0;
+}
+
+static const char *error_code(const struct api_response *r) {
+        return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
+}
+
+static void test_lookup(void **state) {
+        (void) state;
+        const struct api_route *route = NULL;
+        char allow[64];
+
+        assert_int_equal(api_route_lookup("GET", "/healthz", &route, allow, sizeof(allow)), 0);
+        assert_non_null(route);
+        assert_int_equal(api_route_body_max(route), 0);
+        assert_int_equal(api_route_lookup("HEAD", "/healthz", &route, allow, sizeof(allow)), 0);
+        assert_int_equal(api_route_lookup("GET", "/v1/host", &route, allow, sizeof(allow)), 0);
+
+        assert_int_equal(api_route_lookup("POST", "/healthz", &route, allow, sizeof(allow)), -EOPNOTSUPP);
+        assert_string_equal(allow, "GET, HEAD");
+        assert_int_equal(api_route_lookup("DELETE", "/v1/host", &route, allow, sizeof(allow)), -EOPNOTSUPP);
+        assert_string_equal(allow, "GET, HEAD");
+        /* Methods are case-sensitive (RFC 9110 section 9.1). */
+        assert_int_equal(api_route_lookup("get", "/healthz", &route, allow, sizeof(allow)), -EOPNOTSUPP);
+
+        assert_int_equal(api_route_lookup("GET", "/nope", &route, allow, sizeof(allow)), -ENOENT);
+        assert_string_equal(allow, "");
+        assert_int_equal(api_route_lookup("GET", "/v1/host/", &route, allow, sizeof(allow)), -ENOENT);
+        assert_int_equal(api_route_lookup("GET", "/V1/HOST", &route, allow, sizeof(allow)), -ENOENT);
+        assert_int_equal(api_route_lookup("GET", "", &route, allow, sizeof(allow)), -ENOENT);
+
+        /* A small buffer truncates the list but stays terminated. */
+        assert_int_equal(api_route_lookup("POST", "/healthz", &route, allow, 4), -EOPNOTSUPP);
+        assert_string_equal(allow, "GET");
+}
+
+static void test_needs_auth(void **state) {
+        (void) state;
+        assert_true(api_path_needs_auth("/v1"));
+        assert_true(api_path_needs_auth("/v1/"));
+        assert_true(api_path_needs_auth("/v1/host"));
+        assert_true(api_path_needs_auth("/v1/nothing/here"));
+        assert_false(api_path_needs_auth("/v10"));
+        assert_false(api_path_needs_auth("/v"));
+        assert_false(api_path_needs_auth("/"));
+        assert_false(api_path_needs_auth("/healthz"));
+        assert_false(api_path_needs_auth(""));
+}
+
+static const struct api_route *admit(struct fixture *f, const char *method, const char *path, const char *authz,
+                                     uint64_t content_length, struct api_response *resp) {
+        struct api_request req = {
+                .method = method,
+                .path = path,
+                .authorization = authz,
+                .content_length = content_length,
+        };
+
+        return api_admit(f->api, &req, resp);
+}
+
+static void test_admit_unauthorized(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+
+        assert_null(admit(f, "GET", "/v1/host", NULL, API_CONTENT_LENGTH_UNKNOWN, &resp));
+        assert_int_equal(resp.status, 401);
+        assert_true(resp.challenge);
+        assert_string_equal(error_code(&resp), "unauthorized");
+        assert_null(json_object_get(json_object_get(resp.body, "error"), "field"));
+        assert_non_null(json_string_value(json_object_get(json_object_get(resp.body, "error"), "message")));
+        api_response_done(&resp);
+
+        assert_null(admit(f, "GET", "/v1/host", "Bearer wrong-token-0123456789", 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+
+        /* Unknown /v1 paths and wrong methods say nothing before authentication. */
+        assert_null(admit(f, "GET", "/v1/secret", NULL, 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+        assert_null(admit(f, "POST", "/v1/host", "Basic abc", 0, &resp));
+        assert_int_equal(resp.status, 401);
+        assert_string_equal(resp.allow, "");
+        api_response_done(&resp);
+}
+
+static void test_admit_routing(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+
+        assert_non_null(admit(f, "GET", "/v1/host", "bearer " TOKEN, API_CONTENT_LENGTH_UNKNOWN, &resp));
+        assert_null(resp.body);
+
+        assert_null(admit(f, "GET", "/v1/nothing", "Bearer " TOKEN, 0, &resp));
+        assert_int_equal(resp.status, 404);
+        assert_string_equal(error_code(&resp), "not_found");
+        assert_false(resp.challenge);
+        api_response_done(&resp);
+
+        assert_null(admit(f, "PUT", "/v1/host", "Bearer " TOKEN, 0, &resp));
+        assert_int_equal(resp.status, 405);
+        assert_string_equal(error_code(&resp), "method_not_allowed");
+        assert_string_equal(resp.allow, "GET, HEAD");
+        api_response_done(&resp);
+
+        /* Outside /v1 no token is needed, and a wrong one does not matter. */
+        assert_non_null(admit(f, "GET", "/healthz", NULL, 0, &resp));
+        assert_non_null(admit(f, "GET", "/healthz", "Bearer nope", 0, &resp));
+        assert_null(admit(f, "GET", "/", NULL, 0, &resp));
+        assert_int_equal(resp.status, 404);
+        api_response_done(&resp);
+}
+
+static void test_admit_body_limit(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+        const struct api_route *route;
+
+        assert_null(admit(f, "GET", "/healthz", NULL, 1, &resp));
+        assert_int_equal(resp.status, 413);
+        assert_string_equal(error_code(&resp), "payload_too_large");
+        api_response_done(&resp);
+
+        assert_null(admit(f, "GET", "/v1/host", "Bearer " TOKEN, UINT64_MAX - 1, &resp));
+        assert_int_equal(resp.status, 413);
+        api_response_done(&resp);
+
+        /* Unannounced (chunked) bodies are measured as they arrive. */
+        route = admit(f, "GET", "/healthz", NULL, API_CONTENT_LENGTH_UNKNOWN, &resp);
+        assert_non_null(route);
+        api_response_body_too_large(&resp, route);
+        assert_int_equal(resp.status, 413);
+        assert_string_equal(error_code(&resp), "payload_too_large");
+        api_response_done(&resp);
+}
+
+static void test_error_body(void **state) {
+        (void) state;
+        struct api_response resp = { 0 };
+        json_t *e;
+
+        api_response_error(&resp, 400, "invalid_field", "name", "name must be %d characters or fewer", 64);
+        assert_int_equal(resp.status, 400);
+        assert_int_equal(json_object_size(resp.body), 1);
+        e = json_object_get(resp.body, "error");
+        assert_int_equal(json_object_size(e), 3);
+        assert_string_equal(json_string_value(json_object_get(e, "code")), "invalid_field");
+        assert_string_equal(json_string_value(json_object_get(e, "field")), "name");
+        assert_string_equal(json_string_value(json_object_get(e, "message")), "name must be 64 characters or fewer");
+
+        /* A second error replaces the first without leaking it. */
+        api_response_error(&resp, 404, "not_found", NULL, "gone");
+        e = json_object_get(resp.body, "error");
+        assert_int_equal(json_object_size(e), 2);
+        assert_null(json_object_get(e, "field"));
+        api_response_done(&resp);
+        api_response_done(&resp);
+}
+
+static void test_dispatch(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+        const struct api_route *route;
+        struct api_request req = { .method = "GET", .path = "/healthz" };
+
+        route = api_admit(f->api, &req, &resp);
+        assert_non_null(route);
+        api_dispatch(f->api, route, &req, &resp);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(json_string_value(json_object_get(resp.body, "status")), "ok");
+        assert_int_equal(json_object_size(resp.body), 1);
+        api_response_done(&resp);
+}
+
+static void test_host_without_xen(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+        const struct api_route *route;
+        struct api_request req = { .method = "GET", .path = "/v1/host", .authorization = "Bearer " TOKEN };
+        const char *message;
+
+        if (access("/proc/xen/privcmd", F_OK) == 0 || access("/dev/xen/privcmd", F_OK) == 0)
+                skip(); /* under Xen this would be a real answer */
+
+        route = api_admit(f->api, &req, &resp);
+        assert_non_null(route);
+        api_dispatch(f->api, route, &req, &resp);
+        /* No Xen: an error that says what failed, never made-up numbers. */
+        assert_int_equal(resp.status, 503);
+        assert_string_equal(error_code(&resp), "xen_unavailable");
+        message = json_string_value(json_object_get(json_object_get(resp.body, "error"), "message"));
+        assert_non_null(strstr(message, "libxenctrl"));
+        assert_null(json_object_get(resp.body, "xen"));
+        api_response_done(&resp);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_lookup),
+                cmocka_unit_test(test_needs_auth),
+                cmocka_unit_test_setup_teardown(test_admit_unauthorized, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_admit_routing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_admit_body_limit, setup, teardown),
+                cmocka_unit_test(test_error_body),
+                cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_host_without_xen, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

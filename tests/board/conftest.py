@@ -1,0 +1,85 @@
+"""Fixtures that boot the emulated board once and share it between tests.
+
+`board` is a running board of one flavour (bundled, then stock). Both boot on
+ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
+(comma separated) narrows the flavours; XVMD_TEST_PORT_BASE moves the ports.
+"""
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOARD = os.path.join(ROOT, "hypervisor", "board")
+FLAVORS = [f for f in os.environ.get("XVMD_TEST_FLAVORS", "bundled,stock").split(",") if f]
+PORT_BASE = int(os.environ.get("XVMD_TEST_PORT_BASE", "18080"))
+
+
+def board_cmd(*args, port, timeout=900, check=False):
+    """Runs hypervisor/board and returns the CompletedProcess (text)."""
+    return subprocess.run([BOARD, *args, "--port", str(port)] if args[0] != "dom0"
+                          else [BOARD, "dom0", "--port", str(port), *args[1:]],
+                          capture_output=True, text=True, timeout=timeout, check=check,
+                          stdin=subprocess.DEVNULL)
+
+
+class Board:
+    def __init__(self, flavor, port, up_output):
+        self.flavor = flavor
+        self.port = port
+        self.up_output = up_output
+        self.url = f"http://127.0.0.1:{port}"
+        self.state = os.path.join(ROOT, "build", "board", str(port))
+        with open(os.path.join(self.state, "token")) as f:
+            self.token = f.read().strip()
+
+    def request(self, method, path, body=None, token=..., headers=None, timeout=30):
+        """Returns (status, headers, parsed JSON or raw bytes)."""
+        h = dict(headers or {})
+        tok = self.token if token is ... else token
+        if tok is not None:
+            h["Authorization"] = f"Bearer {tok}"
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, hdrs, raw = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            status, hdrs, raw = e.code, e.headers, e.read()
+        if hdrs.get("Content-Type", "").startswith("application/json"):
+            return status, hdrs, json.loads(raw)
+        return status, hdrs, raw
+
+    def dom0(self, *cmd, timeout=120):
+        return board_cmd("dom0", *cmd, port=self.port, timeout=timeout)
+
+    def qemu_pid(self):
+        try:
+            with open(os.path.join(self.state, "qemu.pid")) as f:
+                return int(f.read().strip())
+        except FileNotFoundError:
+            return None
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module", params=FLAVORS)
+def board(request):
+    flavor = request.param
+    port = PORT_BASE + 10 * FLAVORS.index(flavor)
+    board_cmd("down", port=port, timeout=120)
+    up = board_cmd("up", "--flavor", flavor, port=port)
+    if up.returncode != 0:
+        pytest.fail(f"board up ({flavor}) failed:\n{up.stdout}\n{up.stderr}")
+    b = Board(flavor, port, up.stdout)
+    yield b
+    board_cmd("down", port=port, timeout=180)

@@ -1,0 +1,133 @@
+"""The board: both flavours boot real Xen with dom0 on systemd and the agent,
+and the board command's up/env/dom0/down do what they say."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import BOARD, board_cmd, pid_alive
+
+EXPECTED = {
+    "bundled": {"NEW_VGIC": True, "ACPI": True, "SBSA_VUART_CONSOLE": True,
+                "gic_version": 2, "dom0_boot": "acpi"},
+    "stock": {"NEW_VGIC": False, "ACPI": False, "SBSA_VUART_CONSOLE": True,
+              "gic_version": 3, "dom0_boot": "dt"},
+}
+
+
+def test_up_prints_urls_token_and_log(board):
+    out = board.up_output
+    assert f"http://127.0.0.1:{board.port}/v1" in out
+    assert re.search(rf"web console\s+http://127\.0\.0\.1:{board.port}/\s", out)
+    assert board.token in out
+    log = re.search(r"serial log\s+(\S+)", out).group(1)
+    with open(log, errors="replace") as f:
+        serial = f.read()
+    # The serial log holds Xen's and dom0's console.
+    assert "Xen version 4.17" in serial
+    assert "Welcome to" in serial or "systemd" in serial
+
+
+def test_host_reports_the_running_hypervisor(board):
+    status, _, body = board.request("GET", "/v1/host")
+    assert status == 200, body
+    want = EXPECTED[board.flavor]
+    assert re.fullmatch(r"4\.17\.\d+.*", body["xen"]["version"]), body
+    for key in ("NEW_VGIC", "ACPI", "SBSA_VUART_CONSOLE"):
+        assert body["xen"]["config"][key] is want[key], (key, body)
+    assert body["gic_version"] == want["gic_version"]
+    assert body["dom0_boot"] == want["dom0_boot"]
+    assert body["cpus"] == 2
+    mem = body["memory_mib"]
+    # 4 GiB board, dom0 has 768 MiB of it.
+    assert 2048 < mem["total"] <= 4096 and 0 < mem["free"] < mem["total"], mem
+
+
+def test_host_matches_what_dom0_sees(board):
+    # The same facts, read another way: the Xen build config Debian or we
+    # shipped, and dom0's firmware tables.
+    r = board.dom0("sh", "-c", "test -d /sys/firmware/acpi/tables && echo acpi || echo dt")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == EXPECTED[board.flavor]["dom0_boot"]
+    r = board.dom0("cat", "/proc/interrupts")
+    assert ("GICv3" in r.stdout) == (EXPECTED[board.flavor]["gic_version"] == 3), r.stdout
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token-0123456789", "Bearer"])
+def test_v1_needs_the_token(board, token):
+    status, headers, body = board.request("GET", "/v1/host", token=token)
+    assert status == 401
+    assert body["error"]["code"] == "unauthorized"
+    assert body["error"]["message"]
+    assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+
+
+def test_wrong_scheme_is_refused(board):
+    status, _, body = board.request("GET", "/v1/host", token=None,
+                                    headers={"Authorization": "Basic " + board.token})
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+def test_unknown_route_is_a_json_404(board):
+    status, _, body = board.request("GET", "/v1/no-such-thing")
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_services_active_and_no_xenconsoled(board):
+    r = board.dom0("systemctl", "is-active", "xvmd", "xenstored")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["active", "active"]
+    r = board.dom0("systemctl", "show", "-p", "Type", "--value", "xvmd")
+    assert r.stdout.strip() == "notify"
+    r = board.dom0("pidof", "xenconsoled")
+    assert r.returncode != 0 and r.stdout.strip() == ""
+
+
+def test_dom0_passes_output_and_exit_status(board):
+    r = board.dom0("sh", "-c", "echo out; echo err >&2; exit 7")
+    assert r.returncode == 7
+    assert r.stdout == "out\n"
+    assert "err" in r.stderr and "exit status 7" in r.stderr
+
+
+def test_dom0_works_without_the_agent(board):
+    r = board.dom0("systemctl", "stop", "xvmd")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = board.dom0("systemctl", "is-active", "xvmd")
+        assert r.stdout.strip() == "inactive"
+        assert board.dom0("true").returncode == 0
+    finally:
+        assert board.dom0("systemctl", "start", "xvmd").returncode == 0
+    status, _, _ = board.request("GET", "/v1/host")
+    assert status == 200
+
+
+def test_env_prints_url_and_token(board):
+    r = board_cmd("env", port=board.port)
+    assert r.returncode == 0
+    assert r.stdout.strip() == (f"export XVMD_URL=http://127.0.0.1:{board.port} "
+                                f"XVMD_TOKEN={board.token}")
+
+
+def test_second_up_on_the_same_port_is_refused(board):
+    r = board_cmd("up", "--flavor", board.flavor, port=board.port, timeout=120)
+    assert r.returncode != 0
+    assert "already runs" in r.stderr
+
+
+def test_down_leaves_no_qemu(board):
+    pid = board.qemu_pid()
+    assert pid and pid_alive(pid)
+    r = board_cmd("down", port=board.port, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert not pid_alive(pid)
+    # Powered off from dom0, not killed: Xen's last words are in the log.
+    with open(os.path.join(board.state, "serial.log"), errors="replace") as f:
+        assert "reboot: Power down" in f.read()
+    r = subprocess.run(["pgrep", "-f", f"hostfwd=tcp:127.0.0.1:{board.port}-"],
+                       capture_output=True)
+    assert r.returncode == 1
+    assert board_cmd("status", port=board.port).returncode == 1
