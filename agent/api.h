@@ -22,6 +22,9 @@ struct api_route;
 struct api_request {
         const char *method;
         const char *path;          /* without the query string */
+        /* A query-string argument by name, or NULL (may be NULL itself). */
+        const char *(*query)(const void *ctx, const char *key);
+        const void *query_ctx;
         const char *authorization; /* the header, or NULL */
         uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
         const char *body;
@@ -30,7 +33,15 @@ struct api_request {
 
 struct api_response {
         unsigned status;
-        json_t *body;       /* owned; NULL only if memory ran out */
+        json_t *body;       /* owned; NULL only if memory ran out, or for raw/empty answers */
+        char *raw;          /* owned (malloc): a non-JSON body, raw_size bytes, of content_type */
+        size_t raw_size;
+        const char *content_type;
+        bool empty;         /* no body at all (204) */
+        struct {
+                const char *name;
+                char value[32];
+        } extra[2];         /* more headers, name NULL when unused */
         char allow[64];     /* for 405: the Allow header, else "" */
         bool challenge;     /* for 401: send WWW-Authenticate */
 };
@@ -40,7 +51,12 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
 struct api *api_free(struct api *a);
 DEFINE_CLEANUP_FUNC(struct api, api_free);
 
-/* Pure routing. HEAD is looked up as GET. Returns 0 with *ret set, -ENOENT for
+struct vms;
+/* The VMs the /v1/vms routes act on (borrowed); without it they answer 503. */
+void api_set_vms(struct api *a, struct vms *vms);
+
+/* Pure routing. HEAD is looked up as GET. A route's path may hold "*"
+ * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for
  * an unknown path, or -EOPNOTSUPP for a known path with another method, with
  * the methods it takes written to allow (e.g. "GET, HEAD"). */
 int api_route_lookup(const char *method, const char *path, const struct api_route **ret,

@@ -43,7 +43,13 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const char *metho
         char *text = NULL;
         size_t n = 0;
 
-        if (resp->body)
+        if (resp->empty)
+                response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        else if (resp->raw) {
+                response = MHD_create_response_from_buffer(resp->raw_size, resp->raw, MHD_RESPMEM_MUST_FREE);
+                if (response)
+                        resp->raw = NULL; /* MHD frees it */
+        } else if (resp->body)
                 text = json_dumps(resp->body, JSON_COMPACT);
         if (text) {
                 char *p;
@@ -69,7 +75,13 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const char *metho
                 }
         }
 
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        if (!resp->empty)
+                MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                        resp->raw_size || resp->content_type ? resp->content_type
+                                                                             : "application/json");
+        for (size_t i = 0; i < ELEMENTSOF(resp->extra); i++)
+                if (resp->extra[i].name)
+                        MHD_add_response_header(response, resp->extra[i].name, resp->extra[i].value);
         if (resp->allow[0])
                 MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, resp->allow);
         if (resp->challenge)
@@ -102,10 +114,16 @@ static uint64_t content_length(struct MHD_Connection *c) {
         return n;
 }
 
+static const char *query_arg(const void *ctx, const char *key) {
+        return MHD_lookup_connection_value((struct MHD_Connection *) (uintptr_t) ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
 static struct api_request make_request(struct MHD_Connection *c, const char *method, const char *url) {
         return (struct api_request) {
                 .method = method,
                 .path = url,
+                .query = query_arg,
+                .query_ctx = c,
                 .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 .content_length = content_length(c),
         };

@@ -13,6 +13,7 @@
 #include "http-server.h"
 #include "log.h"
 #include "manager.h"
+#include "vms.h"
 #include "xen.h"
 
 struct manager {
@@ -22,6 +23,7 @@ struct manager {
         struct auth *auth;
         struct xen *xen;
         struct api *api;
+        struct vms *vms;
         struct http_server *http;
 };
 
@@ -126,6 +128,13 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
 
+        r = vms_new(m->event, m->state_dir, &m->vms);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
+        if (!vms_have_xen(m->vms))
+                log_warning("No access to Xen's toolstack interfaces: VM routes will answer 503.");
+        api_set_vms(m->api, m->vms);
+
         fd = open_listen_socket(config->listen);
         if (fd < 0)
                 return fd;
@@ -142,6 +151,7 @@ struct manager *manager_free(struct manager *m) {
                 return NULL;
         http_server_free(m->http);
         api_free(m->api);
+        vms_free(m->vms);
         xen_free(m->xen);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sigterm);

@@ -1,0 +1,449 @@
+/* console-log.c: owns the log of one VM console, a directory of segment files
+ * addressed by stable byte offsets (see console-log.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console-log.h"
+
+#define SEGMENT_DIGITS 20 /* UINT64_MAX has 20 decimal digits */
+#define SEGMENT_SUFFIX ".log"
+#define SEGMENT_NAME_LEN (SEGMENT_DIGITS + sizeof(SEGMENT_SUFFIX) - 1)
+
+struct segment {
+        uint64_t start;
+        uint64_t size; /* bytes it holds; the last one grows with each append */
+};
+
+struct console_log {
+        int dir_fd;
+        int fd; /* the last segment, O_APPEND */
+        struct segment *segments; /* ascending start, never empty once open */
+        size_t n_segments, allocated;
+        bool dirty; /* appended since the last fdatasync */
+
+        /* An earlier segment kept open between reads, or -1. */
+        int read_fd;
+        size_t read_index;
+
+        console_log_append_cb on_append;
+        void *userdata;
+};
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static void segment_name(uint64_t start, char name[static SEGMENT_NAME_LEN + 1]) {
+        snprintf(name, SEGMENT_NAME_LEN + 1, "%020" PRIu64 SEGMENT_SUFFIX, start);
+}
+
+/* Only the exact form segment_name() makes: 20 digits, then ".log". */
+static bool segment_parse(const char *name, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (strlen(name) != SEGMENT_NAME_LEN || strcmp(name + SEGMENT_DIGITS, SEGMENT_SUFFIX) != 0)
+                return false;
+        for (size_t i = 0; i < SEGMENT_DIGITS; i++) {
+                unsigned d;
+
+                if (name[i] < '0' || name[i] > '9')
+                        return false;
+                d = (unsigned) (name[i] - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return false;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return true;
+}
+
+static int segment_cmp(const void *a, const void *b) {
+        const struct segment *x = a, *y = b;
+
+        return (x->start > y->start) - (x->start < y->start);
+}
+
+static struct segment *last_segment(const struct console_log *l) {
+        return &l->segments[l->n_segments - 1];
+}
+
+static int segments_reserve(struct console_log *l, size_t n) {
+        struct segment *s;
+        size_t want;
+
+        if (n <= l->allocated)
+                return 0;
+        want = l->allocated ? l->allocated * 2 : 8;
+        if (want < n)
+                want = n;
+        s = reallocarray(l->segments, want, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        l->segments = s;
+        l->allocated = want;
+        return 0;
+}
+
+static bool valid_dir_name(const char *name) {
+        size_t n = strnlen(name, NAME_MAX + 1);
+
+        return n > 0 && n <= NAME_MAX && name[0] != '.' && !strchr(name, '/');
+}
+
+/* Reads every segment name in l->dir_fd with its size, sorted by start. */
+static int list_segments(struct console_log *l) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = openat(l->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        for (;;) {
+                struct stat st;
+                uint64_t start;
+                int r;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return negative_errno();
+                        break;
+                }
+                if (!segment_parse(de->d_name, &start))
+                        continue;
+                if (fstatat(l->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return negative_errno();
+                if (!S_ISREG(st.st_mode))
+                        return -EBADMSG;
+                r = segments_reserve(l, l->n_segments + 1);
+                if (r < 0)
+                        return r;
+                l->segments[l->n_segments++] = (struct segment) {
+                        .start = start,
+                        .size = (uint64_t) st.st_size,
+                };
+        }
+        if (l->n_segments > 1)
+                qsort(l->segments, l->n_segments, sizeof(*l->segments), segment_cmp);
+        return 0;
+}
+
+/* Opens (creating) the segment that starts at start, for appending. */
+static int segment_open_append(int dir_fd, uint64_t start, bool create, struct stat *ret_st) {
+        char name[SEGMENT_NAME_LEN + 1];
+        int fd;
+
+        segment_name(start, name);
+        fd = openat(dir_fd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, ret_st) < 0) {
+                int r = negative_errno();
+
+                safe_close(fd);
+                return r;
+        }
+        if (!S_ISREG(ret_st->st_mode)) {
+                safe_close(fd);
+                return -EBADMSG;
+        }
+        return fd;
+}
+
+int console_log_open(int dir_fd, const char *name, struct console_log **ret) {
+        _cleanup_(console_log_freep) struct console_log *l = NULL;
+        struct segment *last;
+        struct stat st;
+        bool created_dir = false;
+        int r;
+
+        if (!valid_dir_name(name))
+                return -EINVAL;
+
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->dir_fd = l->fd = l->read_fd = -1;
+
+        if (mkdirat(dir_fd, name, 0700) == 0)
+                created_dir = true;
+        else if (errno != EEXIST)
+                return negative_errno();
+        l->dir_fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (l->dir_fd < 0)
+                return negative_errno();
+        if (created_dir && dir_fd >= 0)
+                (void) fsync(dir_fd); /* best effort: the new entry in the parent */
+
+        r = list_segments(l);
+        if (r < 0)
+                return r;
+
+        if (l->n_segments == 0) {
+                r = segments_reserve(l, 1);
+                if (r < 0)
+                        return r;
+                l->fd = segment_open_append(l->dir_fd, 0, true, &st);
+                if (l->fd < 0)
+                        return l->fd;
+                if (fsync(l->dir_fd) < 0)
+                        return negative_errno();
+                l->segments[l->n_segments++] = (struct segment) { .start = 0, .size = (uint64_t) st.st_size };
+        } else {
+                last = last_segment(l);
+                l->fd = segment_open_append(l->dir_fd, last->start, false, &st);
+                if (l->fd < 0)
+                        return l->fd;
+                last->size = (uint64_t) st.st_size; /* the fd's view, not the listing's */
+        }
+
+        /* A segment reaching into the next one (only damage can do that)
+         * ends where the next begins: the later segment owns those offsets. */
+        for (size_t i = 0; i + 1 < l->n_segments; i++)
+                if (l->segments[i].size > l->segments[i + 1].start - l->segments[i].start)
+                        l->segments[i].size = l->segments[i + 1].start - l->segments[i].start;
+        last = last_segment(l);
+        if (last->size > UINT64_MAX - last->start)
+                return -EBADMSG;
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+struct console_log *console_log_free(struct console_log *l) {
+        if (!l)
+                return NULL;
+        if (l->fd >= 0 && l->dirty)
+                (void) fdatasync(l->fd);
+        safe_close(l->read_fd);
+        safe_close(l->fd);
+        safe_close(l->dir_fd);
+        free(l->segments);
+        free(l);
+        return NULL;
+}
+
+uint64_t console_log_start(const struct console_log *l) {
+        return l->segments[0].start;
+}
+
+uint64_t console_log_end(const struct console_log *l) {
+        const struct segment *last = last_segment(l);
+
+        return last->start + last->size;
+}
+
+size_t console_log_segments(const struct console_log *l) {
+        return l->n_segments;
+}
+
+void console_log_set_on_append(struct console_log *l, console_log_append_cb cb, void *userdata) {
+        l->on_append = cb;
+        l->userdata = userdata;
+}
+
+int console_log_append(struct console_log *l, const void *data, size_t n) {
+        const uint8_t *p = data;
+        size_t done = 0;
+        int r = 0;
+
+        if (n == 0)
+                return 0;
+        if (n > UINT64_MAX - console_log_end(l))
+                return -EFBIG;
+
+        while (done < n) {
+                size_t chunk = n - done;
+                ssize_t k;
+
+                if (chunk > SSIZE_MAX)
+                        chunk = SSIZE_MAX;
+                k = write(l->fd, p + done, chunk);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        break;
+                }
+                if (k == 0) { /* not for a regular file; never spin on it */
+                        r = -EIO;
+                        break;
+                }
+                done += (size_t) k;
+        }
+
+        if (done > 0) {
+                last_segment(l)->size += done;
+                l->dirty = true;
+                if (l->on_append)
+                        l->on_append(l, l->userdata);
+        }
+        return r;
+}
+
+/* The index of the segment that would hold offset: the last one starting at
+ * or before it. False when offset is below the first segment. */
+static bool segment_find(const struct console_log *l, uint64_t offset, size_t *ret) {
+        size_t lo = 0, hi = l->n_segments;
+
+        if (offset < l->segments[0].start)
+                return false;
+        while (hi - lo > 1) { /* segments[lo].start <= offset < segments[hi].start */
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (l->segments[mid].start <= offset)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        *ret = lo;
+        return true;
+}
+
+static int segment_read_fd(struct console_log *l, size_t i) {
+        char name[SEGMENT_NAME_LEN + 1];
+
+        if (i == l->n_segments - 1)
+                return l->fd;
+        if (l->read_fd >= 0 && l->read_index == i)
+                return l->read_fd;
+        l->read_fd = safe_close(l->read_fd);
+        segment_name(l->segments[i].start, name);
+        l->read_fd = openat(l->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (l->read_fd < 0)
+                return negative_errno();
+        l->read_index = i;
+        return l->read_fd;
+}
+
+ssize_t console_log_read(struct console_log *l, uint64_t offset, void *buf, size_t max) {
+        uint64_t end = console_log_end(l);
+        uint8_t *p = buf;
+        size_t got = 0;
+
+        if (offset > end)
+                return -ERANGE;
+        if (max > SSIZE_MAX)
+                max = SSIZE_MAX;
+
+        while (got < max && offset < end) {
+                const struct segment *s;
+                uint64_t in_seg, avail;
+                size_t i, want;
+                ssize_t k;
+                int fd;
+
+                if (!segment_find(l, offset, &i))
+                        return got > 0 ? (ssize_t) got : -ENODATA;
+                s = &l->segments[i];
+                in_seg = offset - s->start;
+                if (in_seg >= s->size) /* a gap before the next segment */
+                        return got > 0 ? (ssize_t) got : -ENODATA;
+                if (in_seg > INT64_MAX)
+                        return got > 0 ? (ssize_t) got : -EOVERFLOW;
+                avail = s->size - in_seg;
+                want = max - got < avail ? max - got : (size_t) avail;
+
+                fd = segment_read_fd(l, i);
+                if (fd < 0)
+                        return got > 0 ? (ssize_t) got : fd;
+                k = pread(fd, p + got, want, (off_t) in_seg);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return got > 0 ? (ssize_t) got : negative_errno();
+                }
+                if (k == 0) /* the file is shorter than it was: truncated behind our back */
+                        return got > 0 ? (ssize_t) got : -EIO;
+                got += (size_t) k;
+                offset += (uint64_t) k;
+        }
+        return (ssize_t) got;
+}
+
+uint64_t console_log_seek_data(const struct console_log *l, uint64_t offset) {
+        uint64_t end = console_log_end(l);
+
+        if (offset >= end)
+                return end;
+        for (size_t i = 0; i < l->n_segments; i++) {
+                const struct segment *s = &l->segments[i];
+
+                if (s->size == 0)
+                        continue;
+                if (offset < s->start)
+                        return s->start;
+                if (offset - s->start < s->size)
+                        return offset;
+        }
+        return end;
+}
+
+int console_log_sync(struct console_log *l) {
+        if (!l->dirty)
+                return 0;
+        if (fdatasync(l->fd) < 0)
+                return negative_errno();
+        l->dirty = false;
+        return 0;
+}
+
+int console_log_rotate(struct console_log *l) {
+        char name[SEGMENT_NAME_LEN + 1];
+        uint64_t start = console_log_end(l);
+        struct stat st;
+        int fd, r;
+
+        if (last_segment(l)->size == 0)
+                return 0;
+        if (l->n_segments >= CONSOLE_LOG_SEGMENTS_MAX)
+                return -E2BIG;
+        r = segments_reserve(l, l->n_segments + 1);
+        if (r < 0)
+                return r;
+
+        /* The old segment reaches the disk before the new one exists, so a
+         * power loss can only ever shorten the last segment. */
+        if (fdatasync(l->fd) < 0)
+                return negative_errno();
+        l->dirty = false;
+
+        fd = segment_open_append(l->dir_fd, start, true, &st);
+        if (fd < 0)
+                return fd;
+        if (st.st_size != 0) {
+                safe_close(fd);
+                return -EEXIST;
+        }
+        if (fsync(l->dir_fd) < 0) {
+                /* Not sure the entry is on disk: take it back, or a reopen
+                 * could find it and hand its offsets to the wrong segment. */
+                r = negative_errno();
+                safe_close(fd);
+                segment_name(start, name);
+                (void) unlinkat(l->dir_fd, name, 0);
+                return r;
+        }
+
+        safe_close(l->fd);
+        l->fd = fd;
+        l->segments[l->n_segments++] = (struct segment) { .start = start, .size = 0 };
+        return 0;
+}

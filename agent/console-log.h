@@ -1,0 +1,86 @@
+/* console-log.h: owns the log of one VM console: a directory of segment files,
+ * an fd on its directory and on its last segment, and the list of segments.
+ * Every byte the guest wrote gets a stable offset, counted from 0 since the
+ * log was first created, that survives close, reopen and agent restarts.
+ *
+ * On disk: DIR/ (mode 0700) holds segments named by the offset of their first
+ * byte, "%020llu.log" (mode 0600), nothing else that matters. Segment k holds
+ * offsets [start_k, start_k + size_k); only the last one grows. Other files
+ * in DIR are ignored, so later formats can add their own.
+ *
+ * Durability: an append is a write(2) that has returned, so the bytes are in
+ * the page cache and survive a crash of the agent; they reach the disk when
+ * the kernel writes them back, or at console_log_sync(), console_log_rotate()
+ * and console_log_free(). A power loss may lose the tail of the last segment
+ * since the last sync, never bytes of an earlier segment (rotation syncs it).
+ * One fdatasync per append would cost a disk flush per guest line.
+ *
+ * Not thread-safe: one owner, e.g. the event loop. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+struct console_log;
+
+/* A guard against a loop of reboots making segments without end; the disk
+ * budget (to come) removes old segments long before. */
+#define CONSOLE_LOG_SEGMENTS_MAX 4096
+
+/* Called after every append that added bytes, with the log and userdata.
+ * It may read the log but must not append to, rotate or free it. */
+typedef void (*console_log_append_cb)(struct console_log *l, void *userdata);
+
+/* Opens (creating it if missing) the log directory `name` under dir_fd
+ * (which may be AT_FDCWD). name is one path component: empty, containing '/',
+ * starting with '.' or longer than NAME_MAX is -EINVAL. Symlinks are not
+ * followed. The log continues at the end of its last segment; an empty
+ * directory starts a segment at offset 0. Returns 0, -EBADMSG when a segment
+ * name is held by something other than a regular file, or -errno. */
+int console_log_open(int dir_fd, const char *name, struct console_log **ret);
+
+/* Best-effort sync, then closes everything. Takes NULL, returns NULL. */
+struct console_log *console_log_free(struct console_log *l);
+DEFINE_CLEANUP_FUNC(struct console_log, console_log_free);
+
+/* Appends all n bytes (a guest's data: any size), retrying short writes and
+ * EINTR. Returns 0, or -errno; after an error, the bytes that made it are
+ * those between console_log_end() before and after the call (they keep their
+ * offsets, the rest were not written), so a caller can retry exactly the
+ * remainder. -EFBIG if the offsets would pass 2^64. */
+int console_log_append(struct console_log *l, const void *data, size_t n);
+
+/* The first offset still stored (0 until old segments are removed) and the
+ * offset the next appended byte will get. */
+uint64_t console_log_start(const struct console_log *l);
+uint64_t console_log_end(const struct console_log *l);
+
+/* Copies up to max bytes from offset on, across segment boundaries. Returns
+ * the count (0 only at offset == end or max == 0), -ERANGE past the end,
+ * -ENODATA when no segment holds offset (below start, or bytes a power loss
+ * took from a segment; see console_log_seek_data), or -errno. A short count
+ * happens at the end and before such a gap. */
+ssize_t console_log_read(struct console_log *l, uint64_t offset, void *buf, size_t max);
+
+/* The first offset >= offset that holds a byte, or end: where a reader that
+ * got -ENODATA resumes. */
+uint64_t console_log_seek_data(const struct console_log *l, uint64_t offset);
+
+/* Ends the current segment (synced to disk) and starts a new one at the
+ * current end, e.g. at a guest reboot. Offsets do not change. A no-op when
+ * the current segment is still empty. Returns 0, -E2BIG past
+ * CONSOLE_LOG_SEGMENTS_MAX segments, -EEXIST if a non-empty file already has
+ * the new segment's name, or -errno; on error the log keeps appending to
+ * the current segment. */
+int console_log_rotate(struct console_log *l);
+
+/* fdatasync of the last segment, if anything was appended since the last one. */
+int console_log_sync(struct console_log *l);
+
+/* Number of segments (for tests and metrics). */
+size_t console_log_segments(const struct console_log *l);
+
+/* Replaces the append callback; cb NULL removes it. */
+void console_log_set_on_append(struct console_log *l, console_log_append_cb cb, void *userdata);

@@ -1,0 +1,51 @@
+/* console.h: owns the backend of one console of one running domain (its PV
+ * console or its vpl011): the foreign mapping of the shared ring page, an
+ * event channel handle bound to the guest's port (an sd-event source), and
+ * the input waiting for room in the ring. Every byte the guest writes is
+ * appended to the console's log (borrowed: the log outlives the domain and
+ * its boots) before it is consumed from the ring, so a byte leaves the ring
+ * only once it is stored.
+ *
+ * Event driven: no polling. An event from the other side means "output
+ * queued" or "input consumed"; after draining or filling the ring the backend
+ * notifies back (for the vpl011, Xen recomputes the UART's FIFO flags only
+ * on that notification). */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+struct console_backend;
+struct console_log;
+
+/* Input bytes that may wait for room in the guest's ring; past this,
+ * console_backend_write() takes only what fits. */
+#define CONSOLE_INPUT_MAX (64 * 1024)
+
+/* Maps the ring page gfn of domid, binds remote_port, and drains what is
+ * already queued. */
+int console_backend_new(sd_event *event, uint32_t domid, uint64_t gfn, uint32_t remote_port,
+                        struct console_log *log, struct console_backend **ret);
+
+/* Unbinds and unmaps (the domain cannot die while a mapping stays). */
+struct console_backend *console_backend_free(struct console_backend *b);
+DEFINE_CLEANUP_FUNC(struct console_backend, console_backend_free);
+
+/* Queues input for the guest. Returns the count taken (all of n unless the
+ * queue is near CONSOLE_INPUT_MAX), or -errno. */
+ssize_t console_backend_write(struct console_backend *b, const void *data, size_t n);
+
+/* Drains the ring again (e.g. after the log failed to take bytes). */
+int console_backend_kick(struct console_backend *b);
+
+struct console_backend_stats {
+        uint64_t bytes_out;     /* guest -> log */
+        uint64_t bytes_in;      /* queue -> guest */
+        uint64_t events;
+        uint64_t ring_errors;   /* corrupt indexes seen */
+        uint64_t log_errors;    /* appends that failed (bytes kept in the ring) */
+};
+void console_backend_get_stats(const struct console_backend *b, struct console_backend_stats *ret);

@@ -1,0 +1,659 @@
+/* domain.c: owns the ARM64 toolstack (see domain.h). The build follows the
+ * order Xen's own toolstack uses (create, xenstore skeleton, vCPUs, memory,
+ * event channels, P2M pool, image, device tree, magic pages, grants,
+ * vpl011, introduce), because several steps depend on the earlier ones:
+ * the event channels must exist before the magic pages record them, the
+ * grants must be seeded before xenstored maps the store ring, and the vpl011
+ * needs its page populated but the domain not yet unpaused.
+ *
+ * Built only for aarch64: Xen's public headers describe the ARM domain
+ * configuration only there. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <xenctrl.h>
+#include <xenguest.h>
+#include <xenstore.h>
+
+#include "domain.h"
+#include "guest-dt.h"
+
+/* Xen's toolstack gives xenstore/console rings this many bytes of output
+ * buffer in its `limit` key; we write it for any other backend's sake. */
+#define CONSOLE_LIMIT "1048576"
+
+/* Extra KiB above the guest's RAM for Xen's own per-domain pages. */
+#define MAXMEM_SLACK_KIB 1024
+
+/* 128 MiB of P2M pool per domain on top of the per-vCPU and per-MiB part. */
+#define PAGING_EXTRA_MIB 128
+
+struct domain_toolstack {
+        xc_interface *xch;
+        struct xs_handle *xsh;
+};
+
+static void quiet_vmessage(struct xentoollog_logger *l, xentoollog_level level, int errnoval,
+                           const char *context, const char *format, va_list ap) {
+        (void) l; (void) level; (void) errnoval; (void) context; (void) format; (void) ap;
+}
+
+static void quiet_progress(struct xentoollog_logger *l, const char *context, const char *doing_what,
+                           int percent, unsigned long done, unsigned long total) {
+        (void) l; (void) context; (void) doing_what; (void) percent; (void) done; (void) total;
+}
+
+static void quiet_destroy(struct xentoollog_logger *l) {
+        (void) l;
+}
+
+static xentoollog_logger quiet_logger = {
+        .vmessage = quiet_vmessage,
+        .progress = quiet_progress,
+        .destroy = quiet_destroy,
+};
+
+int domain_toolstack_open(struct domain_toolstack **ret) {
+        struct domain_toolstack *t = calloc(1, sizeof(*t));
+        int r;
+
+        if (!t)
+                return -ENOMEM;
+        t->xch = xc_interface_open(&quiet_logger, &quiet_logger, 0);
+        if (!t->xch) {
+                r = negative_errno();
+                goto fail;
+        }
+        t->xsh = xs_open(0);
+        if (!t->xsh) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (!xs_watch(t->xsh, "@releaseDomain", "release")) {
+                r = negative_errno();
+                goto fail;
+        }
+        *ret = t;
+        return 0;
+fail:
+        domain_toolstack_free(t);
+        return r;
+}
+
+struct domain_toolstack *domain_toolstack_free(struct domain_toolstack *t) {
+        if (!t)
+                return NULL;
+        if (t->xsh)
+                xs_close(t->xsh);
+        if (t->xch)
+                xc_interface_close(t->xch);
+        free(t);
+        return NULL;
+}
+
+int domain_toolstack_watch_fd(struct domain_toolstack *t) {
+        return xs_fileno(t->xsh);
+}
+
+int domain_toolstack_read_watches(struct domain_toolstack *t, void (*on_event)(const char *path, void *userdata),
+                                  void *userdata) {
+        /* xs_fileno() is readable when a watch event is queued; read them
+         * all without blocking. */
+        for (;;) {
+                char **ev = xs_check_watch(t->xsh);
+
+                if (!ev)
+                        return errno == EAGAIN ? 0 : negative_errno();
+                on_event(ev[XS_WATCH_PATH], userdata);
+                free(ev);
+        }
+}
+
+/* ---- xenstore helpers, each within the caller's transaction ---- */
+
+struct xs_txn {
+        struct xs_handle *xsh;
+        xs_transaction_t t;
+        int error;              /* first failure, negative errno */
+        const char *failed;     /* the path that failed */
+};
+
+static void txn_write(struct xs_txn *x, const char *value, const char *format, ...) _printf_(3, 4);
+static void txn_write(struct xs_txn *x, const char *value, const char *format, ...) {
+        char path[256];
+        va_list ap;
+        int n;
+
+        if (x->error)
+                return;
+        va_start(ap, format);
+        n = vsnprintf(path, sizeof(path), format, ap);
+        va_end(ap);
+        if (n < 0 || (size_t) n >= sizeof(path)) {
+                x->error = -ENAMETOOLONG;
+                return;
+        }
+        if (!xs_write(x->xsh, x->t, path, value, strlen(value))) {
+                x->error = negative_errno();
+                x->failed = "xenstore write";
+        }
+}
+
+/* Sets permissions: owner (with "everyone else" access other) plus, if
+ * reader is not UINT32_MAX, read access for reader. */
+static void txn_perms(struct xs_txn *x, uint32_t owner, unsigned other, uint32_t reader, const char *format, ...)
+        _printf_(5, 6);
+static void txn_perms(struct xs_txn *x, uint32_t owner, unsigned other, uint32_t reader, const char *format, ...) {
+        struct xs_permissions perms[2] = {
+                { .id = owner, .perms = other },
+                { .id = reader, .perms = XS_PERM_READ },
+        };
+        char path[256];
+        va_list ap;
+        int n;
+
+        if (x->error)
+                return;
+        va_start(ap, format);
+        n = vsnprintf(path, sizeof(path), format, ap);
+        va_end(ap);
+        if (n < 0 || (size_t) n >= sizeof(path)) {
+                x->error = -ENAMETOOLONG;
+                return;
+        }
+        if (!xs_set_permissions(x->xsh, x->t, path, perms, reader == UINT32_MAX ? 1 : 2)) {
+                x->error = negative_errno();
+                x->failed = "xenstore permissions";
+        }
+}
+
+/* Runs fill() in a transaction, retrying when xenstored says EAGAIN (another
+ * writer raced us). */
+static int xs_transact(struct xs_handle *xsh, void (*fill)(struct xs_txn *x, const void *arg), const void *arg) {
+        for (int attempt = 0; attempt < 16; attempt++) {
+                struct xs_txn x = { .xsh = xsh };
+
+                x.t = xs_transaction_start(xsh);
+                if (x.t == XBT_NULL)
+                        return negative_errno();
+                fill(&x, arg);
+                if (x.error) {
+                        (void) xs_transaction_end(xsh, x.t, true);
+                        return x.error;
+                }
+                if (xs_transaction_end(xsh, x.t, false))
+                        return 0;
+                if (errno != EAGAIN)
+                        return negative_errno();
+        }
+        return -EAGAIN;
+}
+
+static void uuid_string(const uint8_t u[16], char s[37]) {
+        snprintf(s, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+                 u[14], u[15]);
+}
+
+struct skeleton_arg {
+        uint32_t domid;
+        const struct domain_config *c;
+};
+
+/* The keys a domain has before it is built: its directory tree with the
+ * guest's and dom0's rights, its name and uuid. */
+static void fill_skeleton(struct xs_txn *x, const void *arg) {
+        const struct skeleton_arg *a = arg;
+        uint32_t d = a->domid;
+        char uuid[37], vm[64];
+        static const char *const guest_rw[] = { "data", "drivers", "feature", "attr", "error", "control/shutdown",
+                                                "control/feature-poweroff", "control/feature-reboot",
+                                                "control/feature-suspend", "control/sysrq",
+                                                "device/suspend/event-channel" };
+
+        uuid_string(a->c->uuid, uuid);
+        snprintf(vm, sizeof(vm), "/vm/%s", uuid);
+
+        xs_rm(x->xsh, x->t, vm);
+        txn_write(x, "", "%s", vm);
+        txn_perms(x, 0, XS_PERM_NONE, d, "%s", vm);
+        txn_write(x, "", "/local/domain/%u", d);
+        txn_perms(x, 0, XS_PERM_NONE, d, "/local/domain/%u", d);
+
+        txn_write(x, vm, "/local/domain/%u/vm", d);
+        txn_write(x, a->c->name, "/local/domain/%u/name", d);
+        txn_write(x, a->c->name, "%s/name", vm);
+        txn_write(x, uuid, "%s/uuid", vm);
+
+        for (const char *const *k = (const char *const[]) { "cpu", "memory", "device", "control", NULL }; *k; k++) {
+                txn_write(x, "", "/local/domain/%u/%s", d, *k);
+                txn_perms(x, 0, XS_PERM_NONE, d, "/local/domain/%u/%s", d, *k);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(guest_rw); i++) {
+                txn_write(x, "", "/local/domain/%u/%s", d, guest_rw[i]);
+                txn_perms(x, d, XS_PERM_NONE, UINT32_MAX, "/local/domain/%u/%s", d, guest_rw[i]);
+        }
+        txn_write(x, "1", "/local/domain/%u/control/platform-feature-multiprocessor-suspend", d);
+        txn_write(x, "1", "/local/domain/%u/control/platform-feature-xs_reset_watches", d);
+}
+
+struct post_arg {
+        uint32_t domid;
+        const struct domain_config *c;
+        uint32_t store_port;
+        uint64_t store_gfn;
+        uint64_t console_gfn, vuart_gfn;
+        uint32_t console_port, vuart_port;
+};
+
+/* The keys written once the domain is built: memory, store ring, vCPUs, and
+ * both consoles' frontend and backend directories (vuart first: a console
+ * backend that watches the console directory then finds both). */
+static void fill_post(struct xs_txn *x, const void *arg) {
+        const struct post_arg *a = arg;
+        uint32_t d = a->domid;
+        char v[64], uuid[37];
+        struct timespec ts;
+
+        snprintf(v, sizeof(v), "%llu", (unsigned long long) a->c->memory_mib * 1024);
+        txn_write(x, v, "/local/domain/%u/memory/static-max", d);
+        txn_write(x, v, "/local/domain/%u/memory/target", d);
+        txn_write(x, "0", "/local/domain/%u/memory/videoram", d);
+        snprintf(v, sizeof(v), "%u", d);
+        txn_write(x, v, "/local/domain/%u/domid", d);
+        snprintf(v, sizeof(v), "%u", a->store_port);
+        txn_write(x, v, "/local/domain/%u/store/port", d);
+        snprintf(v, sizeof(v), "%llu", (unsigned long long) a->store_gfn);
+        txn_write(x, v, "/local/domain/%u/store/ring-ref", d);
+        for (unsigned i = 0; i < a->c->vcpus; i++)
+                txn_write(x, "online", "/local/domain/%u/cpu/%u/availability", d, i);
+        uuid_string(a->c->uuid, uuid);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(v, sizeof(v), "%lld.%02ld", (long long) ts.tv_sec, ts.tv_nsec / 10000000);
+        txn_write(x, v, "/vm/%s/start_time", uuid);
+
+        /* "type" names the backend; a value other than "xenconsoled" keeps
+         * a stray xenconsoled away from rings that are ours. */
+        if (a->vuart_gfn) {
+                txn_write(x, "", "/local/domain/%u/vuart/0", d);
+                txn_perms(x, 0, XS_PERM_NONE, d, "/local/domain/%u/vuart/0", d);
+                txn_write(x, "/local/domain/0/backend/vuart", "/local/domain/%u/vuart/0/backend", d);
+                snprintf(v, sizeof(v), "%u", a->vuart_port);
+                txn_write(x, v, "/local/domain/%u/vuart/0/port", d);
+                snprintf(v, sizeof(v), "%llu", (unsigned long long) a->vuart_gfn);
+                txn_write(x, v, "/local/domain/%u/vuart/0/ring-ref", d);
+                txn_write(x, CONSOLE_LIMIT, "/local/domain/%u/vuart/0/limit", d);
+                txn_write(x, "xvmd", "/local/domain/%u/vuart/0/type", d);
+        }
+        txn_write(x, "", "/local/domain/%u/console", d);
+        txn_perms(x, 0, XS_PERM_NONE, d, "/local/domain/%u/console", d);
+        txn_write(x, "/local/domain/0/backend/console", "/local/domain/%u/console/backend", d);
+        txn_write(x, "0", "/local/domain/%u/console/backend-id", d);
+        snprintf(v, sizeof(v), "%u", a->console_port);
+        txn_write(x, v, "/local/domain/%u/console/port", d);
+        snprintf(v, sizeof(v), "%llu", (unsigned long long) a->console_gfn);
+        txn_write(x, v, "/local/domain/%u/console/ring-ref", d);
+        txn_write(x, CONSOLE_LIMIT, "/local/domain/%u/console/limit", d);
+        txn_write(x, "xvmd", "/local/domain/%u/console/type", d);
+        txn_write(x, "pty", "/local/domain/%u/console/output", d);
+}
+
+static int seterr(char *err, size_t size, int r, const char *format, ...) _printf_(4, 5);
+static int seterr(char *err, size_t size, int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(err, size, format, ap);
+        va_end(ap);
+        return r < 0 ? r : -EIO;
+}
+
+static void remove_keys(struct domain_toolstack *t, uint32_t domid) {
+        char path[64], *vm;
+        unsigned len;
+
+        snprintf(path, sizeof(path), "/local/domain/%u/vm", domid);
+        vm = xs_read(t->xsh, XBT_NULL, path, &len);
+        if (vm && strncmp(vm, "/vm/", 4) == 0 && !strchr(vm + 4, '/'))
+                xs_rm(t->xsh, XBT_NULL, vm);
+        free(vm);
+        snprintf(path, sizeof(path), "/local/domain/%u", domid);
+        xs_rm(t->xsh, XBT_NULL, path);
+        snprintf(path, sizeof(path), "/local/domain/0/backend/console/%u", domid);
+        xs_rm(t->xsh, XBT_NULL, path);
+        snprintf(path, sizeof(path), "/local/domain/0/backend/vuart/%u", domid);
+        xs_rm(t->xsh, XBT_NULL, path);
+}
+
+int domain_build(struct domain_toolstack *t, const struct domain_config *c, struct domain_built *ret,
+                 char *err, size_t err_size) {
+        struct xen_domctl_createdomain cfg = {
+                .flags = XEN_DOMCTL_CDF_hvm | XEN_DOMCTL_CDF_hap,
+                .max_vcpus = c->vcpus,
+                .max_evtchn_port = 1023,
+                .max_grant_frames = -1,
+                .max_maptrack_frames = -1,
+                .grant_opts = XEN_DOMCTL_GRANT_version(1),
+                .arch = {
+                        .gic_version = XEN_DOMCTL_CONFIG_GIC_NATIVE,
+                        .tee_type = XEN_DOMCTL_CONFIG_TEE_NONE,
+                        /* The vpl011's SPI 32 must be inside the vGIC. */
+                        .nr_spis = c->vuart ? 1 : 0,
+                },
+        };
+        struct xc_dom_image *dom = NULL;
+        void *dt = NULL;
+        size_t dt_size = 0;
+        uint32_t domid = 0, vuart_port = 0;
+        int store_port, console_port, r;
+        uint8_t seed[64];
+        xc_dominfo_t info;
+
+        memcpy(cfg.handle, c->uuid, sizeof(cfg.handle));
+        if (xc_domain_create(t->xch, &domid, &cfg) < 0)
+                return seterr(err, err_size, negative_errno(), "xc_domain_create: %s", strerror(errno));
+
+        r = xs_transact(t->xsh, fill_skeleton, &(struct skeleton_arg) { .domid = domid, .c = c });
+        if (r < 0) {
+                seterr(err, err_size, r, "writing the xenstore skeleton: %s", strerror(-r));
+                goto fail;
+        }
+        if (xc_domain_max_vcpus(t->xch, domid, c->vcpus) < 0) {
+                r = seterr(err, err_size, negative_errno(), "xc_domain_max_vcpus(%u): %s", c->vcpus,
+                           strerror(errno));
+                goto fail;
+        }
+        if (xc_domain_setmaxmem(t->xch, domid, (uint64_t) c->memory_mib * 1024 + MAXMEM_SLACK_KIB) < 0) {
+                r = seterr(err, err_size, negative_errno(), "xc_domain_setmaxmem: %s", strerror(errno));
+                goto fail;
+        }
+        store_port = xc_evtchn_alloc_unbound(t->xch, domid, 0);
+        console_port = xc_evtchn_alloc_unbound(t->xch, domid, 0);
+        if (store_port < 0 || console_port < 0) {
+                r = seterr(err, err_size, negative_errno(), "xc_evtchn_alloc_unbound: %s", strerror(errno));
+                goto fail;
+        }
+        /* Without this the domain's page tables come from a 16-page pool
+         * and populating its RAM fails with ENOMEM. */
+        if (xc_set_paging_mempool_size(t->xch, domid,
+                                       ((uint64_t) 256 * c->vcpus + c->memory_mib + PAGING_EXTRA_MIB) * 4 * 1024) <
+            0) {
+                r = seterr(err, err_size, negative_errno(), "xc_set_paging_mempool_size: %s", strerror(errno));
+                goto fail;
+        }
+
+        dom = xc_dom_allocate(t->xch, NULL, NULL);
+        if (!dom) {
+                r = seterr(err, err_size, -ENOMEM, "xc_dom_allocate failed");
+                goto fail;
+        }
+        dom->container_type = XC_DOM_HVM_CONTAINER;
+        if (xc_dom_kernel_file(dom, c->kernel) != 0) {
+                r = seterr(err, err_size, -EINVAL, "loading the kernel image %s failed", c->kernel);
+                goto fail;
+        }
+        if (c->ramdisk && xc_dom_module_file(dom, c->ramdisk, NULL) != 0) {
+                r = seterr(err, err_size, -EINVAL, "loading the ramdisk %s failed", c->ramdisk);
+                goto fail;
+        }
+        dom->console_evtchn = (unsigned) console_port;
+        dom->console_domid = 0;
+        dom->xenstore_evtchn = (unsigned) store_port;
+        dom->xenstore_domid = 0;
+        dom->max_vcpus = c->vcpus;
+
+        if (xc_dom_boot_xen_init(dom, t->xch, domid) != 0 || xc_dom_rambase_init(dom, GUEST_RAM_BASE) != 0) {
+                r = seterr(err, err_size, -EIO, "xc_dom_boot_xen_init failed");
+                goto fail;
+        }
+        if (xc_dom_parse_image(dom) != 0) {
+                r = seterr(err, err_size, -EINVAL, "the kernel is not an arm64 Image (no loader accepts it)");
+                goto fail;
+        }
+
+        if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed))
+                memset(seed, 0, sizeof(seed));
+        {
+                struct guest_dt_params p = {
+                        .gic_version = cfg.arch.gic_version == XEN_DOMCTL_CONFIG_GIC_V3 ? 3 : 2,
+                        .nr_vcpus = c->vcpus,
+                        .cmdline = c->cmdline,
+                        .has_initrd = c->ramdisk != NULL,
+                        .vpl011 = c->vuart,
+                        .stdout_kind = c->stdout_vuart ? GUEST_DT_STDOUT_VUART : GUEST_DT_STDOUT_NONE,
+                        .clock_frequency = cfg.arch.clock_frequency,
+                        .xen_version_compat = "4.17",
+                        .rng_seed = seed,
+                        .rng_seed_len = sizeof(seed),
+                };
+
+                r = guest_dt_build(&p, &dt, &dt_size);
+                if (r < 0) {
+                        seterr(err, err_size, r, "building the device tree: %s", strerror(-r));
+                        goto fail;
+                }
+        }
+        /* libxenguest keeps the pointer, not a copy: dt lives until release. */
+        if (xc_dom_devicetree_mem(dom, dt, dt_size) != 0) {
+                r = seterr(err, err_size, -EIO, "xc_dom_devicetree_mem failed");
+                goto fail;
+        }
+        if (xc_dom_mem_init(dom, c->memory_mib) != 0) {
+                r = seterr(err, err_size, -ENOMEM, "xc_dom_mem_init(%u MiB) failed", c->memory_mib);
+                goto fail;
+        }
+        if (xc_dom_boot_mem_init(dom) != 0) {
+                r = seterr(err, err_size, -ENOMEM, "allocating the guest's memory failed (xc_dom_boot_mem_init)");
+                goto fail;
+        }
+
+        if (xc_domain_getinfo(t->xch, domid, 1, &info) != 1 || info.domid != domid) {
+                r = seterr(err, err_size, -ESRCH, "xc_domain_getinfo failed");
+                goto fail;
+        }
+        {
+                struct guest_dt_layout l = {
+                        .bank_size = { (uint64_t) dom->rambank_size[0] << XC_PAGE_SHIFT,
+                                       (uint64_t) dom->rambank_size[1] << XC_PAGE_SHIFT },
+                        .gpaddr_bits = info.gpaddr_bits,
+                };
+
+                if (c->ramdisk) {
+                        l.has_initrd = true;
+                        l.initrd_start = dom->modules[0].seg.vstart;
+                        l.initrd_end = dom->modules[0].seg.vend;
+                }
+                r = guest_dt_finalise(dt, &l);
+                if (r < 0) {
+                        seterr(err, err_size, r, "finalising the device tree: %s", strerror(-r));
+                        goto fail;
+                }
+        }
+        if (xc_dom_build_image(dom) != 0) {
+                r = seterr(err, err_size, -EIO, "xc_dom_build_image failed");
+                goto fail;
+        }
+        if (xc_dom_boot_image(dom) != 0) {
+                r = seterr(err, err_size, -EIO, "xc_dom_boot_image failed");
+                goto fail;
+        }
+        if (xc_dom_gnttab_init(dom) != 0) {
+                r = seterr(err, err_size, -EIO, "xc_dom_gnttab_init failed");
+                goto fail;
+        }
+        if (c->vuart && xc_dom_vuart_init(t->xch, XEN_DOMCTL_VUART_TYPE_VPL011, domid, 0, dom->vuart_gfn,
+                                          &vuart_port) != 0) {
+                r = seterr(err, err_size, negative_errno(), "xc_dom_vuart_init: %s", strerror(errno));
+                goto fail;
+        }
+
+        {
+                struct post_arg a = {
+                        .domid = domid,
+                        .c = c,
+                        .store_port = (uint32_t) store_port,
+                        .store_gfn = dom->xenstore_pfn,
+                        .console_gfn = dom->console_pfn,
+                        .console_port = (uint32_t) console_port,
+                        .vuart_gfn = c->vuart ? dom->vuart_gfn : 0,
+                        .vuart_port = vuart_port,
+                };
+
+                r = xs_transact(t->xsh, fill_post, &a);
+                if (r < 0) {
+                        seterr(err, err_size, r, "writing the domain's xenstore keys: %s", strerror(-r));
+                        goto fail;
+                }
+                if (!xs_introduce_domain(t->xsh, domid, a.store_gfn, a.store_port)) {
+                        r = seterr(err, err_size, negative_errno(), "xs_introduce_domain: %s", strerror(errno));
+                        goto fail;
+                }
+                *ret = (struct domain_built) {
+                        .domid = domid,
+                        .gic_version = cfg.arch.gic_version == XEN_DOMCTL_CONFIG_GIC_V3 ? 3 : 2,
+                        .pv = { .gfn = a.console_gfn, .remote_port = a.console_port },
+                        .vuart = { .gfn = a.vuart_gfn, .remote_port = a.vuart_port },
+                };
+        }
+        xc_dom_release(dom);
+        free(dt);
+        return 0;
+
+fail:
+        if (dom)
+                xc_dom_release(dom);
+        free(dt);
+        (void) xc_domain_destroy(t->xch, domid);
+        remove_keys(t, domid);
+        return r;
+}
+
+int domain_unpause(struct domain_toolstack *t, uint32_t domid) {
+        return xc_domain_unpause(t->xch, domid) < 0 ? negative_errno() : 0;
+}
+
+int domain_pause(struct domain_toolstack *t, uint32_t domid) {
+        return xc_domain_pause(t->xch, domid) < 0 ? negative_errno() : 0;
+}
+
+int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reboot) {
+        char path[64];
+        const char *v = reboot ? "reboot" : "poweroff";
+
+        snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", domid);
+        return xs_write(t->xsh, XBT_NULL, path, v, strlen(v)) ? 0 : negative_errno();
+}
+
+int domain_destroy(struct domain_toolstack *t, uint32_t domid) {
+        int r = 0;
+
+        if (xc_domain_destroy(t->xch, domid) < 0 && errno != ESRCH)
+                r = negative_errno();
+        remove_keys(t, domid);
+        return r;
+}
+
+int domain_get_state(struct domain_toolstack *t, uint32_t domid, struct domain_state *ret) {
+        xc_dominfo_t info;
+        char path[64], *name;
+        unsigned len;
+        int n;
+
+        *ret = (struct domain_state) { .state = DOMAIN_GONE };
+        n = xc_domain_getinfo(t->xch, domid, 1, &info);
+        if (n < 0)
+                return negative_errno();
+        if (n == 0 || info.domid != domid)
+                return 0;
+        if (info.dying)
+                ret->state = DOMAIN_DYING;
+        else if (info.crashed)
+                ret->state = DOMAIN_CRASHED;
+        else if (info.shutdown) {
+                ret->state = info.shutdown_reason == DOMAIN_SHUTDOWN_CRASH ? DOMAIN_CRASHED : DOMAIN_SHUTDOWN;
+                ret->shutdown_reason = (int) info.shutdown_reason;
+        } else if (info.paused)
+                ret->state = DOMAIN_PAUSED;
+        else
+                ret->state = DOMAIN_RUNNING;
+
+        snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+        name = xs_read(t->xsh, XBT_NULL, path, &len);
+        if (name && len < sizeof(ret->name))
+                memcpy(ret->name, name, len + 1);
+        free(name);
+        return 0;
+}
+
+static int read_u64(struct domain_toolstack *t, uint32_t domid, const char *key, uint64_t *ret) {
+        char path[96], *v, *end;
+        unsigned len;
+        unsigned long long n;
+
+        snprintf(path, sizeof(path), "/local/domain/%u/%s", domid, key);
+        v = xs_read(t->xsh, XBT_NULL, path, &len);
+        if (!v)
+                return negative_errno();
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno || end == v || *end) {
+                free(v);
+                return -EBADMSG;
+        }
+        free(v);
+        *ret = n;
+        return 0;
+}
+
+int domain_get_rings(struct domain_toolstack *t, uint32_t domid, struct domain_built *ret) {
+        uint64_t gfn, port;
+        int r;
+
+        *ret = (struct domain_built) { .domid = domid };
+        r = read_u64(t, domid, "console/ring-ref", &gfn);
+        if (r < 0)
+                return r;
+        r = read_u64(t, domid, "console/port", &port);
+        if (r < 0)
+                return r;
+        ret->pv = (struct domain_ring) { .gfn = gfn, .remote_port = (uint32_t) port };
+        if (read_u64(t, domid, "vuart/0/ring-ref", &gfn) == 0 && read_u64(t, domid, "vuart/0/port", &port) == 0)
+                ret->vuart = (struct domain_ring) { .gfn = gfn, .remote_port = (uint32_t) port };
+        return 0;
+}
+
+int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t *ret_n) {
+        xc_domaininfo_t info[64];
+        uint32_t next = 1;
+        size_t n = 0;
+
+        for (;;) {
+                int got = xc_domain_getinfolist(t->xch, next, ELEMENTSOF(info), info);
+
+                if (got < 0)
+                        return negative_errno();
+                for (int i = 0; i < got; i++)
+                        if (info[i].domain != 0 && n < max)
+                                domids[n++] = info[i].domain;
+                if (got < (int) ELEMENTSOF(info))
+                        break;
+                next = info[got - 1].domain + 1;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus) {
+        xc_physinfo_t p = { 0 };
+
+        if (xc_physinfo(t->xch, &p) < 0)
+                return negative_errno();
+        *ret_free_mib = p.free_pages >> (20 - XC_PAGE_SHIFT);
+        *ret_cpus = p.nr_cpus;
+        return 0;
+}

@@ -1,0 +1,112 @@
+/* domain.h: owns the agent's toolstack, the code that makes, starts and
+ * tears down Xen domUs on ARM64 with libxenctrl, libxenguest and
+ * libxenstore (no libxl, no xl). It knows Xen and xenstore; it knows nothing
+ * of VMs' names on disk, of HTTP, or of consoles beyond telling where their
+ * rings and event channels are.
+ *
+ * A domain is built paused, with its xenstore keys written and introduced to
+ * xenstored; the caller binds the console backends and then unpauses it, so
+ * the guest's first byte already has a reader. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+struct domain_toolstack;
+
+struct domain_config {
+        const char *name;       /* xenstore name, already validated */
+        uint8_t uuid[16];
+        unsigned vcpus;
+        unsigned memory_mib;
+        const char *kernel;     /* path of an arm64 Image (or gzip'd one) */
+        const char *ramdisk;    /* path, or NULL */
+        const char *cmdline;    /* guest bootargs, or NULL */
+        bool vuart;             /* an emulated SBSA UART (vpl011) */
+        bool stdout_vuart;      /* /chosen/stdout-path points at it */
+};
+
+/* Where one console's shared ring is and which guest event channel port
+ * the backend binds to. */
+struct domain_ring {
+        uint64_t gfn;           /* 0: no such console */
+        uint32_t remote_port;
+};
+
+struct domain_built {
+        uint32_t domid;
+        int gic_version;        /* 2 or 3, what Xen chose */
+        struct domain_ring pv;
+        struct domain_ring vuart;
+};
+
+enum domain_run_state {
+        DOMAIN_GONE,            /* no such domain (destroyed) */
+        DOMAIN_RUNNING,         /* running or blocked */
+        DOMAIN_PAUSED,
+        DOMAIN_SHUTDOWN,        /* see shutdown_reason */
+        DOMAIN_CRASHED,
+        DOMAIN_DYING,
+};
+
+enum domain_shutdown_reason {
+        DOMAIN_SHUTDOWN_POWEROFF = 0,
+        DOMAIN_SHUTDOWN_REBOOT = 1,
+        DOMAIN_SHUTDOWN_SUSPEND = 2,
+        DOMAIN_SHUTDOWN_CRASH = 3,
+        DOMAIN_SHUTDOWN_WATCHDOG = 4,
+        DOMAIN_SHUTDOWN_SOFT_RESET = 5,
+};
+
+struct domain_state {
+        enum domain_run_state state;
+        int shutdown_reason;    /* DOMAIN_SHUTDOWN_*, valid in DOMAIN_SHUTDOWN */
+        char name[64];          /* xenstore name, "" if none */
+};
+
+/* Opens libxenctrl and libxenstore. -EOPNOTSUPP where the agent is not built
+ * for ARM64 (the unit-test build on x86). */
+int domain_toolstack_open(struct domain_toolstack **ret);
+struct domain_toolstack *domain_toolstack_free(struct domain_toolstack *t);
+DEFINE_CLEANUP_FUNC(struct domain_toolstack, domain_toolstack_free);
+
+/* The fd of the toolstack's xenstore connection, readable when a watch fires,
+ * and the call that drains it. The toolstack watches @releaseDomain (a domain
+ * shut down, crashed or went away) from the start; on_event is called with
+ * the token for each event read. */
+int domain_toolstack_watch_fd(struct domain_toolstack *t);
+int domain_toolstack_read_watches(struct domain_toolstack *t, void (*on_event)(const char *path, void *userdata),
+                                  void *userdata);
+
+/* Builds the domain, paused. On failure nothing is left behind (domain
+ * destroyed, keys removed) and err holds the step that failed. */
+int domain_build(struct domain_toolstack *t, const struct domain_config *c, struct domain_built *ret,
+                 char *err, size_t err_size);
+
+int domain_unpause(struct domain_toolstack *t, uint32_t domid);
+int domain_pause(struct domain_toolstack *t, uint32_t domid);
+
+/* Asks the guest to power off or reboot through xenstore control/shutdown
+ * (the PV protocol); the guest acknowledges by clearing the key. */
+int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reboot);
+
+/* Destroys the domain and removes every xenstore key the toolstack wrote for
+ * it. The caller must have released its console mappings first, or the
+ * domain lingers as dying until it does. Destroying a domain that is gone
+ * is not an error. */
+int domain_destroy(struct domain_toolstack *t, uint32_t domid);
+
+int domain_get_state(struct domain_toolstack *t, uint32_t domid, struct domain_state *ret);
+
+/* Reads back, from the keys domain_build wrote, where a running domain's
+ * console rings are: how a restarted agent finds its consoles again. */
+int domain_get_rings(struct domain_toolstack *t, uint32_t domid, struct domain_built *ret);
+
+/* Lists domids other than dom0 (for finding domains after an agent restart). */
+int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t *ret_n);
+
+/* Free memory of the hypervisor, in MiB, and its physical CPU count. */
+int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus);

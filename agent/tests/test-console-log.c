@@ -1,0 +1,543 @@
+/* test-console-log.c: the segmented console log in a temp directory: offsets
+ * stable across appends, reopen and rotation, reads across segments, and
+ * what a crash or damage can leave on disk. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console-log.h"
+#include "test-util.h"
+
+#define SEG0 "00000000000000000000.log"
+
+struct fixture {
+        char *tmp;
+        int dfd;
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -1;
+        f->tmp = test_mkdtemp();
+        if (!f->tmp)
+                return -1;
+        f->dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (f->dfd < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+
+        close(f->dfd);
+        test_rm_rf(f->tmp);
+        free(f->tmp);
+        free(f);
+        return 0;
+}
+
+static struct console_log *open_log(struct fixture *f) {
+        struct console_log *l = NULL;
+
+        assert_int_equal(console_log_open(f->dfd, "console", &l), 0);
+        assert_non_null(l);
+        return l;
+}
+
+static void fill_pattern(uint8_t *p, size_t n, uint64_t offset) {
+        for (size_t i = 0; i < n; i++) {
+                uint64_t o = offset + i;
+
+                p[i] = (uint8_t) (o ^ (o >> 8) ^ (o >> 16));
+        }
+}
+
+/* Reads [offset, offset + n) in one call and compares it with the pattern. */
+static void assert_pattern(struct console_log *l, uint64_t offset, size_t n) {
+        uint8_t *got = malloc(n + 1), *want = malloc(n + 1);
+
+        assert_non_null(got);
+        assert_non_null(want);
+        fill_pattern(want, n, offset);
+        assert_int_equal(console_log_read(l, offset, got, n), n);
+        assert_memory_equal(got, want, n);
+        free(got);
+        free(want);
+}
+
+static void append_pattern(struct console_log *l, size_t n) {
+        uint8_t *p = malloc(n);
+
+        assert_non_null(p);
+        fill_pattern(p, n, console_log_end(l));
+        assert_int_equal(console_log_append(l, p, n), 0);
+        free(p);
+}
+
+static void test_empty(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l = open_log(f);
+        struct stat st;
+        char buf[8];
+
+        assert_int_equal(console_log_start(l), 0);
+        assert_int_equal(console_log_end(l), 0);
+        assert_int_equal(console_log_segments(l), 1);
+        assert_int_equal(console_log_read(l, 0, buf, sizeof(buf)), 0);
+        assert_int_equal(console_log_read(l, 1, buf, sizeof(buf)), -ERANGE);
+        assert_int_equal(console_log_read(l, UINT64_MAX, buf, sizeof(buf)), -ERANGE);
+        assert_int_equal(console_log_seek_data(l, 0), 0);
+        assert_int_equal(console_log_append(l, "", 0), 0);
+        assert_int_equal(console_log_end(l), 0);
+        assert_int_equal(console_log_rotate(l), 0); /* nothing to end */
+        assert_int_equal(console_log_segments(l), 1);
+        assert_int_equal(console_log_sync(l), 0);
+
+        assert_int_equal(fstatat(f->dfd, "console", &st, 0), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0077, 0);
+        assert_int_equal(fstatat(f->dfd, "console/" SEG0, &st, 0), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_size, 0);
+        assert_int_equal(st.st_mode & 0077, 0);
+        console_log_free(l);
+
+        /* Reopening an empty log is still empty. */
+        l = open_log(f);
+        assert_int_equal(console_log_end(l), 0);
+        console_log_free(l);
+        assert_null(console_log_free(NULL));
+}
+
+static void test_roundtrip(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(console_log_freep) struct console_log *l = open_log(f);
+        char buf[64];
+
+        assert_int_equal(console_log_append(l, "hello", 5), 0);
+        assert_int_equal(console_log_append(l, ", world", 7), 0);
+        assert_int_equal(console_log_end(l), 12);
+        assert_int_equal(console_log_read(l, 0, buf, sizeof(buf)), 12);
+        assert_memory_equal(buf, "hello, world", 12);
+        assert_int_equal(console_log_read(l, 7, buf, sizeof(buf)), 5);
+        assert_memory_equal(buf, "world", 5);
+        assert_int_equal(console_log_read(l, 2, buf, 3), 3); /* bounded by max */
+        assert_memory_equal(buf, "llo", 3);
+        assert_int_equal(console_log_read(l, 3, buf, 0), 0);
+        assert_int_equal(console_log_read(l, 12, buf, sizeof(buf)), 0);
+        assert_int_equal(console_log_read(l, 13, buf, sizeof(buf)), -ERANGE);
+
+        /* Binary data, NULs included. */
+        assert_int_equal(console_log_append(l, "\0\xff\0", 3), 0);
+        assert_int_equal(console_log_read(l, 12, buf, sizeof(buf)), 3);
+        assert_memory_equal(buf, "\0\xff\0", 3);
+}
+
+static void test_reopen_keeps_offsets(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l = open_log(f);
+
+        append_pattern(l, 1000);
+        console_log_free(l);
+
+        l = open_log(f);
+        assert_int_equal(console_log_start(l), 0);
+        assert_int_equal(console_log_end(l), 1000);
+        append_pattern(l, 234);
+        assert_int_equal(console_log_end(l), 1234);
+        assert_pattern(l, 0, 1234);
+        console_log_free(l);
+
+        l = open_log(f);
+        assert_int_equal(console_log_end(l), 1234);
+        assert_pattern(l, 999, 235);
+        console_log_free(l);
+}
+
+static void test_rotate(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l = open_log(f);
+        struct stat st;
+        char buf[32];
+
+        append_pattern(l, 100);
+        assert_int_equal(console_log_rotate(l), 0);
+        assert_int_equal(console_log_segments(l), 2);
+        assert_int_equal(console_log_end(l), 100);
+        assert_int_equal(console_log_rotate(l), 0); /* the new one is empty: no-op */
+        assert_int_equal(console_log_segments(l), 2);
+        assert_int_equal(console_log_read(l, 100, buf, sizeof(buf)), 0);
+        append_pattern(l, 50);
+        assert_int_equal(console_log_end(l), 150);
+
+        assert_int_equal(fstatat(f->dfd, "console/" SEG0, &st, 0), 0);
+        assert_int_equal(st.st_size, 100);
+        assert_int_equal(fstatat(f->dfd, "console/00000000000000000100.log", &st, 0), 0);
+        assert_int_equal(st.st_size, 50);
+
+        /* One read crosses the boundary. */
+        assert_pattern(l, 90, 20);
+        assert_pattern(l, 0, 150);
+        assert_pattern(l, 100, 50);
+
+        /* A third segment; reads hop between the older ones. */
+        assert_int_equal(console_log_rotate(l), 0);
+        append_pattern(l, 7);
+        assert_int_equal(console_log_segments(l), 3);
+        assert_pattern(l, 10, 5);
+        assert_pattern(l, 120, 5);
+        assert_pattern(l, 20, 5);
+        assert_pattern(l, 0, 157);
+        console_log_free(l);
+
+        l = open_log(f);
+        assert_int_equal(console_log_segments(l), 3);
+        assert_int_equal(console_log_start(l), 0);
+        assert_int_equal(console_log_end(l), 157);
+        assert_pattern(l, 0, 157);
+        append_pattern(l, 3);
+        assert_int_equal(fstatat(f->dfd, "console/00000000000000000150.log", &st, 0), 0);
+        assert_int_equal(st.st_size, 10);
+        assert_pattern(l, 145, 15);
+        console_log_free(l);
+}
+
+static void test_big_odd_chunks(void **state) {
+        struct fixture *f = *state;
+        enum { TOTAL = 1 << 20 };
+        struct console_log *l = open_log(f);
+        uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
+        uint32_t rng = 4242;
+        size_t off = 0;
+
+        assert_non_null(src);
+        assert_non_null(dst);
+        fill_pattern(src, TOTAL, 0);
+        while (off < TOTAL) {
+                size_t n;
+
+                rng = rng * 1103515245 + 12345;
+                n = 1 + (rng >> 16) % 4093;
+                if (n > TOTAL - off)
+                        n = TOTAL - off;
+                assert_int_equal(console_log_append(l, src + off, n), 0);
+                off += n;
+                if ((rng >> 8) % 97 == 0) /* now and then a new segment */
+                        assert_int_equal(console_log_rotate(l), 0);
+        }
+        assert_int_equal(console_log_end(l), TOTAL);
+        assert_true(console_log_segments(l) > 1);
+
+        /* Read back in other odd sizes, after a reopen. */
+        console_log_free(l);
+        l = open_log(f);
+        assert_int_equal(console_log_end(l), TOTAL);
+        off = 0;
+        while (off < TOTAL) {
+                ssize_t k;
+
+                rng = rng * 1103515245 + 12345;
+                k = console_log_read(l, off, dst + off, 1 + (rng >> 16) % 7001);
+                assert_true(k > 0);
+                off += (size_t) k;
+        }
+        assert_memory_equal(dst, src, TOTAL);
+        assert_int_equal(console_log_read(l, TOTAL, dst, 1), 0);
+        console_log_free(l);
+        free(src);
+        free(dst);
+}
+
+static void test_torn_last_segment(void **state) {
+        struct fixture *f = *state;
+        uint8_t data[100];
+        struct console_log *l;
+
+        /* A rotation that made the new file and then crashed. */
+        fill_pattern(data, sizeof(data), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/" SEG0, data, sizeof(data), 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000000100.log", "", 0, 0600), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_segments(l), 2);
+        assert_int_equal(console_log_end(l), 100);
+        append_pattern(l, 20);
+        assert_pattern(l, 0, 120);
+        console_log_free(l);
+}
+
+static void test_empty_dir_exists(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l;
+
+        assert_int_equal(test_mkdir(f->tmp, "console"), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_end(l), 0);
+        append_pattern(l, 5);
+        assert_pattern(l, 0, 5);
+        console_log_free(l);
+}
+
+static void test_gap(void **state) {
+        struct fixture *f = *state;
+        uint8_t data[50], buf[200];
+        struct console_log *l;
+
+        /* Segment 0 lost its tail (power loss without the rotation's sync):
+         * offsets 50..99 are held by nobody. */
+        fill_pattern(data, 50, 0);
+        assert_int_equal(test_write_file(f->tmp, "console/" SEG0, data, 50, 0600), 0);
+        fill_pattern(data, 10, 100);
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000000100.log", data, 10, 0600), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_start(l), 0);
+        assert_int_equal(console_log_end(l), 110);
+        assert_int_equal(console_log_read(l, 40, buf, sizeof(buf)), 10); /* short before the gap */
+        assert_int_equal(console_log_read(l, 50, buf, sizeof(buf)), -ENODATA);
+        assert_int_equal(console_log_read(l, 99, buf, sizeof(buf)), -ENODATA);
+        assert_int_equal(console_log_seek_data(l, 0), 0);
+        assert_int_equal(console_log_seek_data(l, 49), 49);
+        assert_int_equal(console_log_seek_data(l, 50), 100);
+        assert_int_equal(console_log_seek_data(l, 105), 105);
+        assert_int_equal(console_log_seek_data(l, 500), 110);
+        assert_pattern(l, 100, 10);
+        console_log_free(l);
+}
+
+static void test_start_not_zero(void **state) {
+        struct fixture *f = *state;
+        uint8_t data[5], buf[16];
+        struct console_log *l;
+
+        /* Older segments removed (the budget, later). */
+        fill_pattern(data, 5, 1000);
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000001000.log", data, 5, 0600), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_start(l), 1000);
+        assert_int_equal(console_log_end(l), 1005);
+        assert_int_equal(console_log_read(l, 0, buf, sizeof(buf)), -ENODATA);
+        assert_int_equal(console_log_read(l, 999, buf, sizeof(buf)), -ENODATA);
+        assert_int_equal(console_log_seek_data(l, 0), 1000);
+        assert_pattern(l, 1000, 5);
+        assert_int_equal(console_log_read(l, 1006, buf, sizeof(buf)), -ERANGE);
+        console_log_free(l);
+}
+
+static void test_overlap_clamped(void **state) {
+        struct fixture *f = *state;
+        uint8_t data[200], buf[300];
+        struct console_log *l;
+
+        /* Damage: segment 0 holds 200 bytes but segment 100 exists. The
+         * later segment owns offsets from 100 on. */
+        memset(data, 'a', sizeof(data));
+        assert_int_equal(test_write_file(f->tmp, "console/" SEG0, data, 200, 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000000100.log", "bbbbbbbbbb", 10, 0600), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_end(l), 110);
+        assert_int_equal(console_log_read(l, 0, buf, sizeof(buf)), 110);
+        assert_int_equal(buf[99], 'a');
+        assert_memory_equal(buf + 100, "bbbbbbbbbb", 10);
+        console_log_free(l);
+}
+
+static void test_other_files_ignored(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l;
+
+        assert_int_equal(test_write_file(f->tmp, "console/" SEG0, "abc", 3, 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/notes.txt", "x", 1, 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/5.log", "xxxxx", 5, 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/" SEG0 ".tmp", "x", 1, 0600), 0);
+        assert_int_equal(test_write_file(f->tmp, "console/99999999999999999999.log", "x", 1, 0600), 0); /* > 2^64 */
+        assert_int_equal(test_write_file(f->tmp, "console/0000000000000000000x.log", "x", 1, 0600), 0);
+        assert_int_equal(test_mkdir(f->tmp, "console/subdir"), 0);
+        l = open_log(f);
+        assert_int_equal(console_log_segments(l), 1);
+        assert_int_equal(console_log_end(l), 3);
+        console_log_free(l);
+}
+
+static void test_bad_names_and_entries(void **state) {
+        struct fixture *f = *state;
+        static const char *const bad[] = { "", ".", "..", ".hidden", "a/b", "/abs", "a/" };
+        struct console_log *l = NULL;
+        char longname[300];
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(console_log_open(f->dfd, bad[i], &l), -EINVAL);
+        memset(longname, 'n', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_int_equal(console_log_open(f->dfd, longname, &l), -EINVAL);
+        assert_null(l);
+
+        /* A directory where a segment should be. */
+        assert_int_equal(test_mkdir(f->tmp, "dirseg/" SEG0), 0);
+        assert_int_equal(console_log_open(f->dfd, "dirseg", &l), -EBADMSG);
+
+        /* A symlink where a segment should be. */
+        assert_int_equal(test_mkdir(f->tmp, "linkseg"), 0);
+        assert_int_equal(symlinkat("/etc/passwd", f->dfd, "linkseg/" SEG0), 0);
+        assert_int_equal(console_log_open(f->dfd, "linkseg", &l), -EBADMSG);
+
+        /* The log directory itself is not followed through a symlink. */
+        assert_int_equal(test_mkdir(f->tmp, "real"), 0);
+        assert_int_equal(symlinkat("real", f->dfd, "link"), 0);
+        assert_true(console_log_open(f->dfd, "link", &l) < 0);
+
+        /* A file where the directory should be. */
+        assert_int_equal(test_write_file(f->tmp, "file", "x", 1, 0600), 0);
+        assert_int_equal(console_log_open(f->dfd, "file", &l), -ENOTDIR);
+        assert_null(l);
+
+        /* AT_FDCWD with a name works too. */
+        {
+                char *cwd = getcwd(NULL, 0);
+
+                assert_non_null(cwd);
+                assert_int_equal(chdir(f->tmp), 0);
+                assert_int_equal(console_log_open(AT_FDCWD, "cwdlog", &l), 0);
+                l = console_log_free(l);
+                assert_int_equal(chdir(cwd), 0);
+                free(cwd);
+        }
+}
+
+struct counter {
+        unsigned calls;
+        uint64_t last_end;
+};
+
+static void on_append(struct console_log *l, void *userdata) {
+        struct counter *c = userdata;
+        char buf[4];
+
+        c->calls++;
+        c->last_end = console_log_end(l);
+        /* Reading from the callback is allowed. */
+        assert_true(console_log_read(l, c->last_end - 1, buf, sizeof(buf)) == 1);
+}
+
+static void test_on_append(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(console_log_freep) struct console_log *l = open_log(f);
+        struct counter c = { 0 };
+
+        console_log_set_on_append(l, on_append, &c);
+        assert_int_equal(console_log_append(l, "abc", 3), 0);
+        assert_int_equal(c.calls, 1);
+        assert_int_equal(c.last_end, 3);
+        assert_int_equal(console_log_append(l, "", 0), 0); /* no bytes, no call */
+        assert_int_equal(c.calls, 1);
+        assert_int_equal(console_log_rotate(l), 0); /* no bytes either */
+        assert_int_equal(c.calls, 1);
+        assert_int_equal(console_log_append(l, "de", 2), 0);
+        assert_int_equal(c.calls, 2);
+        assert_int_equal(c.last_end, 5);
+        console_log_set_on_append(l, NULL, NULL);
+        assert_int_equal(console_log_append(l, "f", 1), 0);
+        assert_int_equal(c.calls, 2);
+}
+
+/* A write that fails halfway (here RLIMIT_FSIZE, in real life ENOSPC):
+ * the bytes that made it keep their offsets, end tells how many. */
+static void test_partial_append(void **state) {
+        struct fixture *f = *state;
+        _cleanup_(console_log_freep) struct console_log *l = open_log(f);
+        struct rlimit old, lim;
+        void (*old_handler)(int);
+        struct counter c = { 0 };
+        uint8_t data[100];
+        uint64_t before;
+        int r;
+
+        append_pattern(l, 10);
+        console_log_set_on_append(l, on_append, &c);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 60;
+        old_handler = signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+        before = console_log_end(l);
+        fill_pattern(data, sizeof(data), before);
+        r = console_log_append(l, data, sizeof(data));
+
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, old_handler);
+
+        assert_int_equal(r, -EFBIG);
+        assert_int_equal(console_log_end(l), 60);
+        assert_int_equal(c.calls, 1); /* 50 bytes did arrive */
+        /* The caller retries exactly the rest. */
+        assert_int_equal(console_log_append(l, data + (console_log_end(l) - before),
+                                            sizeof(data) - (console_log_end(l) - before)), 0);
+        assert_int_equal(console_log_end(l), 110);
+        assert_pattern(l, 0, 110);
+}
+
+static void test_rotate_name_taken(void **state) {
+        struct fixture *f = *state;
+        struct console_log *l = open_log(f);
+
+        append_pattern(l, 10);
+        /* Someone else's non-empty file under the next segment's name. */
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000000010.log", "zz", 2, 0600), 0);
+        assert_int_equal(console_log_rotate(l), -EEXIST);
+        assert_int_equal(console_log_segments(l), 1);
+        append_pattern(l, 5); /* still appends to segment 0 */
+        assert_pattern(l, 0, 15);
+        console_log_free(l);
+
+        /* An empty file there is taken over. */
+        l = NULL;
+        test_rm_rf(f->tmp);
+        assert_int_equal(mkdir(f->tmp, 0700), 0);
+        close(f->dfd);
+        f->dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(f->dfd >= 0);
+        l = open_log(f);
+        append_pattern(l, 10);
+        assert_int_equal(test_write_file(f->tmp, "console/00000000000000000010.log", "", 0, 0600), 0);
+        assert_int_equal(console_log_rotate(l), 0);
+        assert_int_equal(console_log_segments(l), 2);
+        append_pattern(l, 5);
+        assert_pattern(l, 0, 15);
+        console_log_free(l);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen_keeps_offsets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_big_odd_chunks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_torn_last_segment, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_empty_dir_exists, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_start_not_zero, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_overlap_clamped, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_other_files_ignored, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_names_and_entries, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_on_append, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_partial_append, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rotate_name_taken, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

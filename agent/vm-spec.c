@@ -1,0 +1,228 @@
+/* vm-spec.c: owns the VM spec's rules (see vm-spec.h). Each field is parsed
+ * by one entry of a table, which names the field in every error. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "macro.h"
+#include "vm-spec.h"
+
+static int fail(struct spec_error *err, unsigned status, const char *code, const char *field,
+                const char *format, ...) _printf_(5, 6);
+static int fail(struct spec_error *err, unsigned status, const char *code, const char *field,
+                const char *format, ...) {
+        va_list ap;
+
+        err->status = status;
+        err->code = code;
+        err->field = field;
+        va_start(ap, format);
+        vsnprintf(err->message, sizeof(err->message), format, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+bool spec_name_is_valid(const char *s, size_t max) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                      c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+static int parse_name(const json_t *v, const char *field, char *out, size_t max, struct spec_error *err) {
+        if (!json_is_string(v))
+                return fail(err, 400, "invalid_field", field, "%s must be a string", field);
+        if (!spec_name_is_valid(json_string_value(v), max))
+                return fail(err, 400, "invalid_name", field,
+                            "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with . or -",
+                            field, max);
+        snprintf(out, max + 1, "%s", json_string_value(v));
+        return 0;
+}
+
+static int parse_uint(const json_t *v, const char *field, unsigned min, unsigned max, unsigned *out,
+                      struct spec_error *err) {
+        json_int_t i;
+
+        if (!json_is_integer(v))
+                return fail(err, 400, "invalid_field", field, "%s must be an integer", field);
+        i = json_integer_value(v);
+        if (i < (json_int_t) min || i > (json_int_t) max)
+                return fail(err, 400, "out_of_range", field, "%s must be between %u and %u", field, min, max);
+        *out = (unsigned) i;
+        return 0;
+}
+
+static int field_name(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        return parse_name(v, "name", s->name, VM_NAME_MAX, err);
+}
+
+static int field_vcpus(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        return parse_uint(v, "vcpus", 1, VM_VCPUS_MAX, &s->vcpus, err);
+}
+
+static int field_memory(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        return parse_uint(v, "memory_mib", VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &s->memory_mib, err);
+}
+
+static int field_kernel(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        return parse_name(v, "kernel", s->kernel, IMAGE_NAME_MAX, err);
+}
+
+static int field_ramdisk(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        if (json_is_null(v)) {
+                s->ramdisk[0] = '\0';
+                return 0;
+        }
+        return parse_name(v, "ramdisk", s->ramdisk, IMAGE_NAME_MAX, err);
+}
+
+static int field_cmdline(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        const char *c;
+
+        if (!json_is_string(v))
+                return fail(err, 400, "invalid_field", "cmdline", "cmdline must be a string");
+        c = json_string_value(v);
+        if (json_string_length(v) > VM_CMDLINE_MAX)
+                return fail(err, 400, "out_of_range", "cmdline", "cmdline is longer than %d bytes",
+                            VM_CMDLINE_MAX);
+        for (const char *p = c; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return fail(err, 400, "invalid_field", "cmdline",
+                                    "cmdline must not contain control characters");
+        if (strlen(c) != json_string_length(v))
+                return fail(err, 400, "invalid_field", "cmdline", "cmdline must not contain NUL");
+        snprintf(s->cmdline, sizeof(s->cmdline), "%s", c);
+        return 0;
+}
+
+static int field_consoles(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        bool pv = false, vuart = false;
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v))
+                return fail(err, 400, "invalid_field", "consoles", "consoles must be an array of \"pv\", \"vuart\"");
+        json_array_foreach(v, i, e) {
+                const char *c = json_string_value(e);
+                bool *seen = !c ? NULL : strcmp(c, "pv") == 0 ? &pv : strcmp(c, "vuart") == 0 ? &vuart : NULL;
+
+                if (!seen)
+                        return fail(err, 400, "unknown_console", "consoles",
+                                    "consoles may hold only \"pv\" and \"vuart\"");
+                if (*seen)
+                        return fail(err, 400, "invalid_field", "consoles", "consoles lists %s twice", c);
+                *seen = true;
+        }
+        if (!pv)
+                return fail(err, 400, "invalid_field", "consoles",
+                            "consoles must include \"pv\": Xen always gives a guest its PV console");
+        s->vuart = vuart;
+        return 0;
+}
+
+static int field_start(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        if (!json_is_boolean(v))
+                return fail(err, 400, "invalid_field", "start", "start must be true or false");
+        s->start = json_is_true(v);
+        return 0;
+}
+
+static int field_uuid(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        const char *u = json_string_value(v);
+        unsigned b[16];
+
+        if (!u || strlen(u) != 36 ||
+            sscanf(u, "%2x%2x%2x%2x-%2x%2x-%2x%2x-%2x%2x-%2x%2x%2x%2x%2x%2x", &b[0], &b[1], &b[2], &b[3], &b[4],
+                   &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11], &b[12], &b[13], &b[14], &b[15]) != 16)
+                return fail(err, 400, "invalid_field", "uuid", "uuid must look like 01234567-89ab-cdef-0123-456789abcdef");
+        for (int i = 0; i < 16; i++)
+                s->uuid[i] = (uint8_t) b[i];
+        return 0;
+}
+
+struct field {
+        const char *name;
+        int (*parse)(const json_t *v, struct vm_spec *s, struct spec_error *err);
+        bool required;
+        bool request;   /* accepted in a request */
+        bool disk;      /* accepted from disk */
+};
+
+static const struct field fields[] = {
+        { "name", field_name, true, true, true },
+        { "vcpus", field_vcpus, false, true, true },
+        { "memory_mib", field_memory, false, true, true },
+        { "kernel", field_kernel, true, true, true },
+        { "ramdisk", field_ramdisk, false, true, true },
+        { "cmdline", field_cmdline, false, true, true },
+        { "consoles", field_consoles, false, true, true },
+        { "start", field_start, false, true, false },
+        { "uuid", field_uuid, true, false, true },
+};
+
+static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct spec_error *err) {
+        struct vm_spec s = { .vcpus = 1, .memory_mib = 256, .vuart = true, .start = true };
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(body))
+                return fail(err, 400, "invalid_json", NULL, "the body must be a JSON object");
+
+        json_object_foreach((json_t *) (uintptr_t) body, key, v) {
+                const struct field *f = NULL;
+
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                        if (strcmp(fields[i].name, key) == 0 && (from_disk ? fields[i].disk : fields[i].request))
+                                f = &fields[i];
+                if (!f)
+                        return fail(err, 400, "unknown_field", NULL, "unknown field \"%.64s\"", key);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+                int r;
+
+                if (!(from_disk ? f->disk : f->request))
+                        continue;
+                v = json_object_get(body, f->name);
+                if (!v) {
+                        if (f->required)
+                                return fail(err, 400, "missing_field", f->name, "%s is required", f->name);
+                        continue;
+                }
+                r = f->parse(v, &s, err);
+                if (r < 0)
+                        return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err) {
+        return parse(body, false, ret, err);
+}
+
+int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *err) {
+        return parse(j, true, ret, err);
+}
+
+json_t *vm_spec_to_json(const struct vm_spec *s) {
+        char uuid[37];
+        const uint8_t *u = s->uuid;
+
+        snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*]}", "name", s->name, "uuid", uuid, "vcpus",
+                         (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
+                         "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
+                         "consoles", "pv", s->vuart ? "vuart" : NULL);
+}

@@ -1,0 +1,52 @@
+/* vm-spec.h: owns what a VM is made of as its user asked for it (name,
+ * vCPUs, memory, images, command line, consoles) and the rules every field
+ * must follow: the JSON of POST /v1/vms in, the JSON kept on disk and shown
+ * by GET out. Pure: checks against the host (free memory, existing images)
+ * are the caller's. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VM_NAME_MAX 48
+#define IMAGE_NAME_MAX 64
+#define VM_CMDLINE_MAX 1024
+#define VM_VCPUS_MAX 128        /* Xen's limit for a GICv3 guest; GICv2 allows 8 */
+#define VM_MEMORY_MIB_MIN 32
+#define VM_MEMORY_MIB_MAX (3 * 1024) /* RAM bank 0, where kernel, initrd and DT must fit */
+
+struct vm_spec {
+        char name[VM_NAME_MAX + 1];
+        unsigned vcpus;
+        unsigned memory_mib;
+        char kernel[IMAGE_NAME_MAX + 1];
+        char ramdisk[IMAGE_NAME_MAX + 1];       /* "" for none */
+        char cmdline[VM_CMDLINE_MAX + 1];
+        bool vuart;                             /* the PV console always exists */
+        bool start;                             /* only in requests */
+        uint8_t uuid[16];
+};
+
+/* Why a request was refused: an HTTP status, a stable code, the field at
+ * fault (or NULL) and a message for people. */
+struct spec_error {
+        unsigned status;
+        const char *code;
+        const char *field;
+        char message[256];
+};
+
+/* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
+ * starting with '.' or '-'. Safe as one path component. */
+bool spec_name_is_valid(const char *s, size_t max);
+
+/* Parses and checks a POST /v1/vms body. Unknown fields are refused (a typo
+ * must not be silently ignored). Defaults: vcpus 1, memory_mib 256,
+ * consoles ["pv","vuart"], cmdline "", ramdisk none, start true. The uuid is
+ * left for the caller. Returns 0, or -EINVAL with *err filled. */
+int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err);
+
+/* The spec as stored and shown (without "start"), and back from disk. */
+json_t *vm_spec_to_json(const struct vm_spec *s);
+int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *err);

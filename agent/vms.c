@@ -1,0 +1,699 @@
+/* vms.c: owns the agent's VMs (see vms.h).
+ *
+ * On disk, per VM, in STATE/vms/NAME/:
+ *   spec.json   what the user asked for (written once, atomically)
+ *   run.json    boot count, and the domid while it runs (atomically replaced)
+ *   pv/, vuart/ the console logs (console-log.h)
+ * A restarted agent reads them back and re-attaches to domains still
+ * running under the same name. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console-log.h"
+#include "console.h"
+#include "domain.h"
+#include "vms.h"
+
+enum vm_state {
+        VM_STOPPED,
+        VM_RUNNING,
+        VM_PAUSED,
+        VM_CRASHED,
+};
+
+static const char *const state_names[] = {
+        [VM_STOPPED] = "stopped",
+        [VM_RUNNING] = "running",
+        [VM_PAUSED] = "paused",
+        [VM_CRASHED] = "crashed",
+};
+
+static const char *const console_names[] = {
+        [VM_CONSOLE_PV] = "pv",
+        [VM_CONSOLE_VUART] = "vuart",
+};
+
+struct vm {
+        struct vms *owner;
+        struct vm_spec spec;
+        enum vm_state state;
+        uint32_t domid;                 /* 0: no domain */
+        unsigned boot_count;
+        bool stopping;                  /* a shutdown was asked for */
+        sd_event_source *shutdown_timer;
+        int dir_fd;
+        struct console_log *logs[_VM_CONSOLE_MAX];
+        struct console_backend *backends[_VM_CONSOLE_MAX];
+};
+
+struct vms {
+        sd_event *event;
+        int vms_fd, images_fd;
+        struct domain_toolstack *ts;    /* NULL without Xen */
+        sd_event_source *watch;
+        struct vm *vm[VMS_MAX];
+        size_t n;
+};
+
+static int errf(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
+                const char *format, ...) _printf_(6, 7);
+static int errf(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
+                const char *format, ...) {
+        va_list ap;
+
+        if (err) {
+                err->status = status;
+                err->code = code;
+                err->field = field;
+                va_start(ap, format);
+                vsnprintf(err->message, sizeof(err->message), format, ap);
+                va_end(ap);
+        }
+        return r < 0 ? r : -EINVAL;
+}
+
+/* Writes a JSON document to dir_fd/name through a temporary file, fsync and
+ * rename, so that a crash leaves the old or the new file, never a torn one. */
+static int write_json_atomic(int dir_fd, const char *name, json_t *j) {
+        char tmp[NAME_MAX + 1];
+        _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        _cleanup_close_ int fd = -1;
+        size_t len, done = 0;
+
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text);
+        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        while (done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                done += (size_t) n;
+        }
+        if (fsync(fd) < 0 || renameat(dir_fd, tmp, dir_fd, name) < 0)
+                return negative_errno();
+        (void) fsync(dir_fd);
+        return 0;
+}
+
+static json_t *read_json(int dir_fd, const char *name) {
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (fd < 0)
+                return NULL;
+        return json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
+}
+
+static int save_run(struct vm *vm) {
+        json_t *j = json_pack("{s:I,s:I,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
+                              (json_int_t) vm->domid, "state", state_names[vm->state]);
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        r = write_json_atomic(vm->dir_fd, "run.json", j);
+        json_decref(j);
+        return r;
+}
+
+static void vm_free(struct vm *vm) {
+        if (!vm)
+                return;
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                vm->backends[c] = console_backend_free(vm->backends[c]);
+                vm->logs[c] = console_log_free(vm->logs[c]);
+        }
+        safe_close(vm->dir_fd);
+        free(vm);
+}
+
+struct vms *vms_free(struct vms *v) {
+        if (!v)
+                return NULL;
+        /* Running domains keep running: the agent is not their parent. */
+        for (size_t i = 0; i < v->n; i++)
+                vm_free(v->vm[i]);
+        v->watch = sd_event_source_disable_unref(v->watch);
+        domain_toolstack_free(v->ts);
+        safe_close(v->vms_fd);
+        safe_close(v->images_fd);
+        sd_event_unref(v->event);
+        free(v);
+        return NULL;
+}
+
+bool vms_have_xen(const struct vms *v) {
+        return v->ts != NULL;
+}
+
+struct vm *vms_find(struct vms *v, const char *name) {
+        for (size_t i = 0; i < v->n; i++)
+                if (strcmp(v->vm[i]->spec.name, name) == 0)
+                        return v->vm[i];
+        return NULL;
+}
+
+static int open_subdir(int parent, const char *name, int *ret) {
+        int fd;
+
+        if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        *ret = fd;
+        return 0;
+}
+
+static int vm_open_logs(struct vm *vm) {
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                int r;
+
+                if (c == VM_CONSOLE_VUART && !vm->spec.vuart)
+                        continue;
+                r = console_log_open(vm->dir_fd, console_names[c], &vm->logs[c]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Releases the domain's consoles (their mappings keep a dead domain alive)
+ * and the domain itself. */
+static void vm_teardown(struct vm *vm) {
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                vm->backends[c] = console_backend_free(vm->backends[c]);
+        if (vm->domid != 0 && vm->owner->ts)
+                (void) domain_destroy(vm->owner->ts, vm->domid);
+        vm->domid = 0;
+        vm->stopping = false;
+}
+
+static int vm_attach_consoles(struct vm *vm, const struct domain_built *b) {
+        const struct domain_ring *rings[_VM_CONSOLE_MAX] = { &b->pv, &b->vuart };
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                int r;
+
+                if (!vm->logs[c] || rings[c]->gfn == 0)
+                        continue;
+                r = console_backend_new(vm->owner->event, b->domid, rings[c]->gfn, rings[c]->remote_port,
+                                        vm->logs[c], &vm->backends[c]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int image_path(struct vms *v, const char *name, char *buf, size_t size) {
+        struct stat st;
+
+        if (fstatat(v->images_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                return -ENOENT;
+        snprintf(buf, size, "/proc/self/fd/%d/%s", v->images_fd, name);
+        return 0;
+}
+
+int vm_start(struct vm *vm, struct spec_error *err) {
+        struct vms *v = vm->owner;
+        char kernel[PATH_MAX], ramdisk[PATH_MAX], why[256] = "";
+        struct domain_config c = {
+                .name = vm->spec.name,
+                .vcpus = vm->spec.vcpus,
+                .memory_mib = vm->spec.memory_mib,
+                .kernel = kernel,
+                .ramdisk = vm->spec.ramdisk[0] ? ramdisk : NULL,
+                .cmdline = vm->spec.cmdline,
+                .vuart = vm->spec.vuart,
+        };
+        struct domain_built b;
+        int r;
+
+        if (!v->ts)
+                return errf(err, 503, "xen_unavailable", NULL, -EOPNOTSUPP, "the agent has no access to Xen");
+        if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
+                return errf(err, 409, "vm_running", NULL, -EBUSY, "VM %s already runs", vm->spec.name);
+        memcpy(c.uuid, vm->spec.uuid, sizeof(c.uuid));
+        if (image_path(v, vm->spec.kernel, kernel, sizeof(kernel)) < 0)
+                return errf(err, 422, "unknown_image", "kernel", -ENOENT, "no image %s", vm->spec.kernel);
+        if (vm->spec.ramdisk[0] && image_path(v, vm->spec.ramdisk, ramdisk, sizeof(ramdisk)) < 0)
+                return errf(err, 422, "unknown_image", "ramdisk", -ENOENT, "no image %s", vm->spec.ramdisk);
+
+        r = domain_build(v->ts, &c, &b, why, sizeof(why));
+        if (r < 0)
+                return errf(err, 500, "build_failed", NULL, r, "building the domain failed: %s", why);
+        vm->domid = b.domid;
+        r = vm_attach_consoles(vm, &b);
+        if (r < 0) {
+                vm_teardown(vm);
+                return errf(err, 500, "console_failed", NULL, r, "attaching the consoles failed: %s", strerror(-r));
+        }
+        r = domain_unpause(v->ts, b.domid);
+        if (r < 0) {
+                vm_teardown(vm);
+                return errf(err, 500, "start_failed", NULL, r, "unpausing the domain failed: %s", strerror(-r));
+        }
+        vm->state = VM_RUNNING;
+        vm->boot_count++;
+        (void) save_run(vm);
+        return 0;
+}
+
+static int on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct vm *vm = userdata;
+
+        (void) s; (void) usec;
+        /* The guest did not power off in time: pull the plug. */
+        vm_teardown(vm);
+        vm->state = VM_STOPPED;
+        (void) save_run(vm);
+        return 0;
+}
+
+int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct spec_error *err) {
+        uint64_t now;
+        int r;
+
+        if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+                return errf(err, 409, "vm_not_running", NULL, -EINVAL, "VM %s does not run", vm->spec.name);
+        r = domain_request_shutdown(vm->owner->ts, vm->domid, false);
+        if (r < 0)
+                return errf(err, 500, "shutdown_failed", NULL, r, "asking the guest to power off failed: %s",
+                            strerror(-r));
+        if (vm->state == VM_PAUSED)
+                (void) domain_unpause(vm->owner->ts, vm->domid);
+        vm->stopping = true;
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(vm->owner->event, &vm->shutdown_timer, CLOCK_MONOTONIC,
+                              now + (uint64_t) timeout_sec * 1000000, 0, on_shutdown_timeout, vm);
+        return r < 0 ? errf(err, 500, "internal_error", NULL, r, "cannot arm the shutdown timer") : 0;
+}
+
+int vm_reboot(struct vm *vm, struct spec_error *err) {
+        int r;
+
+        if (vm->state != VM_RUNNING)
+                return errf(err, 409, "vm_not_running", NULL, -EINVAL, "VM %s does not run", vm->spec.name);
+        r = domain_request_shutdown(vm->owner->ts, vm->domid, true);
+        return r < 0 ? errf(err, 500, "reboot_failed", NULL, r, "asking the guest to reboot failed: %s",
+                            strerror(-r))
+                     : 0;
+}
+
+int vm_pause(struct vm *vm, struct spec_error *err) {
+        int r;
+
+        if (vm->state != VM_RUNNING)
+                return errf(err, 409, "vm_not_running", NULL, -EINVAL, "VM %s is not running", vm->spec.name);
+        r = domain_pause(vm->owner->ts, vm->domid);
+        if (r < 0)
+                return errf(err, 500, "pause_failed", NULL, r, "pausing failed: %s", strerror(-r));
+        vm->state = VM_PAUSED;
+        (void) save_run(vm);
+        return 0;
+}
+
+int vm_resume(struct vm *vm, struct spec_error *err) {
+        int r;
+
+        if (vm->state != VM_PAUSED)
+                return errf(err, 409, "vm_not_paused", NULL, -EINVAL, "VM %s is not paused", vm->spec.name);
+        r = domain_unpause(vm->owner->ts, vm->domid);
+        if (r < 0)
+                return errf(err, 500, "resume_failed", NULL, r, "resuming failed: %s", strerror(-r));
+        vm->state = VM_RUNNING;
+        (void) save_run(vm);
+        return 0;
+}
+
+int vm_destroy(struct vm *vm, struct spec_error *err) {
+        if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+                return errf(err, 409, "vm_not_running", NULL, -EINVAL, "VM %s does not run", vm->spec.name);
+        vm_teardown(vm);
+        vm->state = VM_STOPPED;
+        (void) save_run(vm);
+        return 0;
+}
+
+/* Removes DIR/name recursively (a VM's directory: files and one level of
+ * log directories, nothing deeper). */
+static int remove_tree(int dir_fd, const char *name) {
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        DIR *d;
+        struct dirent *de;
+
+        if (fd < 0)
+                return unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (de->d_type == DT_DIR)
+                        (void) remove_tree(dirfd(d), de->d_name);
+                else
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+        return unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 ? negative_errno() : 0;
+}
+
+int vms_delete(struct vms *v, struct vm *vm, struct spec_error *err) {
+        size_t i;
+
+        if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
+                return errf(err, 409, "vm_running", NULL, -EBUSY,
+                            "VM %s runs: destroy or shut it down before deleting it", vm->spec.name);
+        for (i = 0; i < v->n && v->vm[i] != vm; i++)
+                ;
+        if (i == v->n)
+                return -ENOENT;
+        (void) remove_tree(v->vms_fd, vm->spec.name);
+        vm_free(vm);
+        v->vm[i] = v->vm[--v->n];
+        return 0;
+}
+
+static int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret) {
+        struct vm *vm = calloc(1, sizeof(*vm));
+        int r;
+
+        if (!vm)
+                return -ENOMEM;
+        vm->owner = v;
+        vm->spec = *spec;
+        vm->dir_fd = -1;
+        r = open_subdir(v->vms_fd, spec->name, &vm->dir_fd);
+        if (r >= 0)
+                r = vm_open_logs(vm);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
+        }
+        *ret = vm;
+        return 0;
+}
+
+int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struct spec_error *err) {
+        struct vm_spec s = *spec;
+        char path[PATH_MAX];
+        struct vm *vm;
+        json_t *j;
+        int r;
+
+        if (vms_find(v, s.name))
+                return errf(err, 409, "already_exists", "name", -EEXIST, "a VM named %s exists", s.name);
+        if (v->n >= VMS_MAX)
+                return errf(err, 409, "too_many_vms", NULL, -ENOSPC, "this host keeps at most %d VMs", VMS_MAX);
+        if (image_path(v, s.kernel, path, sizeof(path)) < 0)
+                return errf(err, 422, "unknown_image", "kernel", -ENOENT, "no image %s", s.kernel);
+        if (s.ramdisk[0] && image_path(v, s.ramdisk, path, sizeof(path)) < 0)
+                return errf(err, 422, "unknown_image", "ramdisk", -ENOENT, "no image %s", s.ramdisk);
+        if (v->ts) {
+                uint64_t free_mib;
+                unsigned cpus;
+
+                if (domain_host_resources(v->ts, &free_mib, &cpus) == 0) {
+                        if (s.vcpus > cpus)
+                                return errf(err, 422, "exceeds_host", "vcpus", -E2BIG,
+                                            "vcpus %u is more than the host's %u CPUs", s.vcpus, cpus);
+                        if (s.memory_mib > free_mib)
+                                return errf(err, 422, "exceeds_host", "memory_mib", -E2BIG,
+                                            "memory_mib %u is more than the host's %llu MiB free", s.memory_mib,
+                                            (unsigned long long) free_mib);
+                }
+        }
+        if (getrandom(s.uuid, sizeof(s.uuid), 0) != (ssize_t) sizeof(s.uuid))
+                return errf(err, 500, "internal_error", NULL, -EIO, "no randomness for a uuid");
+        s.uuid[6] = (uint8_t) ((s.uuid[6] & 0x0f) | 0x40);      /* version 4 */
+        s.uuid[8] = (uint8_t) ((s.uuid[8] & 0x3f) | 0x80);      /* variant 1 */
+
+        r = vm_new(v, &s, &vm);
+        if (r < 0)
+                return errf(err, 500, "internal_error", NULL, r, "cannot make the VM's directory: %s", strerror(-r));
+        j = vm_spec_to_json(&s);
+        r = j ? write_json_atomic(vm->dir_fd, "spec.json", j) : -ENOMEM;
+        json_decref(j);
+        if (r >= 0)
+                r = save_run(vm);
+        if (r < 0) {
+                vm_free(vm);
+                (void) remove_tree(v->vms_fd, s.name);
+                return errf(err, 500, "internal_error", NULL, r, "cannot store the VM: %s", strerror(-r));
+        }
+        v->vm[v->n++] = vm;
+        *ret = vm;
+        return 0;
+}
+
+/* A domain changed state (xenstore @releaseDomain): find out which of ours
+ * and act on it. */
+static void on_release(const char *path, void *userdata) {
+        struct vms *v = userdata;
+
+        (void) path;
+        for (size_t i = 0; i < v->n; i++) {
+                struct vm *vm = v->vm[i];
+                struct domain_state st;
+                bool reboot = false;
+
+                if (vm->domid == 0 || domain_get_state(v->ts, vm->domid, &st) < 0)
+                        continue;
+                switch (st.state) {
+                case DOMAIN_RUNNING:
+                case DOMAIN_PAUSED:
+                        continue;
+                case DOMAIN_SHUTDOWN:
+                        reboot = st.shutdown_reason == DOMAIN_SHUTDOWN_REBOOT && !vm->stopping;
+                        vm_teardown(vm);
+                        vm->state = st.shutdown_reason == DOMAIN_SHUTDOWN_WATCHDOG ? VM_CRASHED : VM_STOPPED;
+                        break;
+                case DOMAIN_CRASHED:
+                        vm_teardown(vm);
+                        vm->state = VM_CRASHED;
+                        break;
+                case DOMAIN_DYING:
+                case DOMAIN_GONE:
+                        vm_teardown(vm);
+                        vm->state = VM_STOPPED;
+                        break;
+                }
+                (void) save_run(vm);
+                if (reboot)
+                        (void) vm_start(vm, NULL);
+        }
+}
+
+static int on_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct vms *v = userdata;
+
+        (void) s; (void) fd; (void) revents;
+        (void) domain_toolstack_read_watches(v->ts, on_release, v);
+        return 0;
+}
+
+/* After an agent restart: the VM ran with domid D; if D still runs under the
+ * VM's name, take its consoles back. */
+static void vm_recover(struct vm *vm, json_t *run) {
+        struct vms *v = vm->owner;
+        json_int_t domid = json_integer_value(json_object_get(run, "domid"));
+        const char *state = json_string_value(json_object_get(run, "state"));
+        struct domain_state st;
+        struct domain_built b;
+
+        vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
+        vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;
+        if (!v->ts || domid <= 0 || domid >= 0x7ff0)
+                return;
+        if (domain_get_state(v->ts, (uint32_t) domid, &st) < 0 || strcmp(st.name, vm->spec.name) != 0 ||
+            (st.state != DOMAIN_RUNNING && st.state != DOMAIN_PAUSED))
+                return;
+        if (domain_get_rings(v->ts, (uint32_t) domid, &b) < 0)
+                return;
+        vm->domid = (uint32_t) domid;
+        if (vm_attach_consoles(vm, &b) < 0) {
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                        vm->backends[c] = console_backend_free(vm->backends[c]);
+                vm->domid = 0;
+                return;
+        }
+        vm->state = st.state == DOMAIN_PAUSED ? VM_PAUSED : VM_RUNNING;
+}
+
+static void vms_load(struct vms *v) {
+        _cleanup_close_ int fd = dup(v->vms_fd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        struct dirent *de;
+
+        if (!d)
+                return;
+        TAKE_FD(fd);
+        rewinddir(d);
+        while ((de = readdir(d)) && v->n < VMS_MAX) {
+                struct spec_error err;
+                struct vm_spec s;
+                struct vm *vm;
+                int dfd;
+                json_t *j;
+
+                if (!spec_name_is_valid(de->d_name, VM_NAME_MAX))
+                        continue;
+                dfd = openat(v->vms_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (dfd < 0)
+                        continue;
+                j = read_json(dfd, "spec.json");
+                safe_close(dfd);
+                if (!j || vm_spec_from_disk(j, &s, &err) < 0 || strcmp(s.name, de->d_name) != 0) {
+                        json_decref(j);
+                        continue;
+                }
+                json_decref(j);
+                if (vm_new(v, &s, &vm) < 0)
+                        continue;
+                j = read_json(vm->dir_fd, "run.json");
+                if (j)
+                        vm_recover(vm, j);
+                json_decref(j);
+                v->vm[v->n++] = vm;
+                (void) save_run(vm);
+        }
+        closedir(d);
+}
+
+int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
+        _cleanup_close_ int state_fd = -1;
+        struct vms *v = calloc(1, sizeof(*v));
+        int r;
+
+        if (!v)
+                return -ENOMEM;
+        v->event = sd_event_ref(event);
+        v->vms_fd = v->images_fd = -1;
+        state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (state_fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = open_subdir(state_fd, "vms", &v->vms_fd);
+        if (r >= 0)
+                r = open_subdir(state_fd, "images", &v->images_fd);
+        if (r < 0)
+                goto fail;
+
+        /* Without Xen (a host build) the API still answers, with 503s. */
+        if (domain_toolstack_open(&v->ts) >= 0) {
+                r = sd_event_add_io(event, &v->watch, domain_toolstack_watch_fd(v->ts), EPOLLIN, on_watch, v);
+                if (r < 0)
+                        goto fail;
+        }
+        vms_load(v);
+        *ret = v;
+        return 0;
+fail:
+        vms_free(v);
+        return r;
+}
+
+json_t *vm_to_json(const struct vm *vm) {
+        json_t *consoles = json_object();
+        json_t *j;
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                struct console_backend_stats st = { 0 };
+
+                if (!vm->logs[c])
+                        continue;
+                if (vm->backends[c])
+                        console_backend_get_stats(vm->backends[c], &st);
+                json_object_set_new(consoles, console_names[c],
+                                    json_pack("{s:I,s:I,s:b}", "log_start",
+                                              (json_int_t) console_log_start(vm->logs[c]), "log_end",
+                                              (json_int_t) console_log_end(vm->logs[c]), "connected",
+                                              vm->backends[c] != NULL));
+        }
+        j = json_pack("{s:s,s:s,s:o,s:I,s:o,s:o}", "name", vm->spec.name, "state", state_names[vm->state],
+                      "domid", vm->domid ? json_integer(vm->domid) : json_null(), "boot_count",
+                      (json_int_t) vm->boot_count, "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
+        return j;
+}
+
+json_t *vms_to_json(const struct vms *v) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < v->n; i++)
+                json_array_append_new(a, vm_to_json(v->vm[i]));
+        return json_pack("{s:o}", "vms", a);
+}
+
+struct console_log *vm_console_log(struct vm *vm, enum vm_console c) {
+        return vm->logs[c];
+}
+
+int vm_console_from_string(const char *s, enum vm_console *ret) {
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                if (strcmp(s, console_names[c]) == 0) {
+                        *ret = (enum vm_console) c;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct spec_error *err) {
+        ssize_t r;
+
+        if (!vm->logs[c])
+                return errf(err, 404, "unknown_console", "console", -ENOENT, "VM %s has no %s console",
+                            vm->spec.name, console_names[c]);
+        if (!vm->backends[c])
+                return errf(err, 409, "vm_not_running", NULL, -EINVAL, "VM %s does not run", vm->spec.name);
+        r = console_backend_write(vm->backends[c], data, n);
+        if (r < 0)
+                return errf(err, 500, "internal_error", NULL, (int) r, "console input failed");
+        if ((size_t) r < n)
+                return errf(err, 503, "console_busy", NULL, -EAGAIN,
+                            "the guest is not reading its console: only %zd of %zu bytes were queued", r, n);
+        return r;
+}
+
+json_t *vms_images_to_json(struct vms *v) {
+        _cleanup_close_ int fd = dup(v->images_fd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        json_t *a = json_array();
+        struct dirent *de;
+
+        if (!d)
+                return json_pack("{s:o}", "images", a);
+        TAKE_FD(fd);
+        rewinddir(d);
+        while ((de = readdir(d))) {
+                struct stat st;
+
+                if (!spec_name_is_valid(de->d_name, IMAGE_NAME_MAX) ||
+                    fstatat(v->images_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                json_array_append_new(a, json_pack("{s:s,s:I}", "name", de->d_name, "size", (json_int_t) st.st_size));
+        }
+        closedir(d);
+        return json_pack("{s:o}", "images", a);
+}

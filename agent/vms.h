@@ -1,0 +1,61 @@
+/* vms.h: owns the agent's VMs: each VM's spec and run state on disk
+ * (STATE/vms/NAME/), its console logs (they outlive its boots), and while it
+ * runs its domain and its console backends. It reacts to domains shutting
+ * down (xenstore @releaseDomain): a guest reboot rebuilds the VM with the
+ * same spec, a poweroff leaves it stopped, a crash leaves it crashed, and
+ * the logs stay.
+ *
+ * Images (kernels, ramdisks) are files in STATE/images/, by name. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+#include "vm-spec.h"
+
+struct vms;
+struct vm;
+struct console_log;
+
+enum vm_console {
+        VM_CONSOLE_PV,
+        VM_CONSOLE_VUART,
+        _VM_CONSOLE_MAX,
+};
+
+#define VMS_MAX 64
+
+int vms_new(sd_event *event, const char *state_dir, struct vms **ret);
+struct vms *vms_free(struct vms *v);
+DEFINE_CLEANUP_FUNC(struct vms, vms_free);
+
+/* Whether the toolstack could be opened (false on a host without Xen). */
+bool vms_have_xen(const struct vms *v);
+
+struct vm *vms_find(struct vms *v, const char *name);
+
+/* Each fills *err on failure (status, code, field, message) and returns a
+ * negative errno. */
+int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struct spec_error *err);
+int vm_start(struct vm *vm, struct spec_error *err);
+int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct spec_error *err);
+int vm_reboot(struct vm *vm, struct spec_error *err);
+int vm_pause(struct vm *vm, struct spec_error *err);
+int vm_resume(struct vm *vm, struct spec_error *err);
+int vm_destroy(struct vm *vm, struct spec_error *err);
+/* Removes a VM that does not run, with its logs. */
+int vms_delete(struct vms *v, struct vm *vm, struct spec_error *err);
+
+json_t *vm_to_json(const struct vm *vm);
+json_t *vms_to_json(const struct vms *v);
+
+/* A console's log (NULL if the VM has no such console) and its input. */
+struct console_log *vm_console_log(struct vm *vm, enum vm_console c);
+ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct spec_error *err);
+int vm_console_from_string(const char *s, enum vm_console *ret);
+
+/* Images. */
+json_t *vms_images_to_json(struct vms *v);
