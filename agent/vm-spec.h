@@ -14,7 +14,7 @@
 #define VM_CMDLINE_MAX 1024
 #define VM_VCPUS_MAX 128        /* Xen's limit for a GICv3 guest; GICv2 allows 8 */
 #define VM_MEMORY_MIB_MIN 32
-#define VM_MEMORY_MIB_MAX (3 * 1024) /* RAM bank 0, where kernel, initrd and DT must fit */
+#define VM_MEMORY_MIB_MAX (1024 * 1024) /* 1 TiB: Xen's guest RAM banks hold 3 GiB + 1016 GiB */
 
 struct vm_spec {
         char name[VM_NAME_MAX + 1];

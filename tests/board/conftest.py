@@ -1,12 +1,15 @@
 """Fixtures that boot the emulated board once and share it between tests.
 
-`board` is a running board of one flavour (bundled, then stock). Both boot on
-ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
+`board` is a running board of one flavour (bundled, then stock), booted once
+per session and shared by every test module; pytest runs all tests of one
+flavour before booting the next. test_zz_down.py, last, brings it down.
+Both boot on ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
 (comma separated) narrows the flavours; XVMD_TEST_PORT_BASE moves the ports.
 """
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -53,6 +56,40 @@ class Board:
             return status, hdrs, json.loads(raw)
         return status, hdrs, raw
 
+    def api(self, method, path, body=None, **kw):
+        """request() for JSON APIs; raw bytes go in as bytes."""
+        return self.request(method, "/v1" + path, body=body, **kw)
+
+    def log(self, vm, console, start=None):
+        q = "" if start is None else f"?from={start}"
+        status, headers, body = self.api("GET", f"/vms/{vm}/consoles/{console}/log{q}")
+        assert status == 200, (status, body)
+        return body, int(headers["X-Xvmd-Log-Start"]), int(headers["X-Xvmd-Log-End"])
+
+    def wait_log(self, vm, console, needle, timeout=240, start=0):
+        """Waits until the console's log from offset start holds needle."""
+        deadline = time.monotonic() + timeout
+        if isinstance(needle, str):
+            needle = needle.encode()
+        while True:
+            data, _, _ = self.log(vm, console, start)
+            if needle in data:
+                return data
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not in {vm}/{console} after {timeout} s; "
+                                     f"log ends with {data[-400:]!r}")
+            time.sleep(1)
+
+    def wait_vm(self, vm, pred, timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, body = self.api("GET", f"/vms/{vm}")
+            if status == 200 and pred(body):
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"VM {vm} never got there: {body}")
+            time.sleep(1)
+
     def dom0(self, *cmd, timeout=120):
         return board_cmd("dom0", *cmd, port=self.port, timeout=timeout)
 
@@ -72,7 +109,7 @@ def pid_alive(pid):
     return True
 
 
-@pytest.fixture(scope="module", params=FLAVORS)
+@pytest.fixture(scope="session", params=FLAVORS)
 def board(request):
     flavor = request.param
     port = PORT_BASE + 10 * FLAVORS.index(flavor)
