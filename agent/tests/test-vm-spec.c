@@ -1,0 +1,178 @@
+/* test-vm-spec.c: the rules of a VM spec: names, every field of a create
+ * request, defaults, unknown fields, and the round trip through disk. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "vm-spec.h"
+
+static int parse(const char *text, struct vm_spec *s, struct spec_error *e) {
+        json_error_t je;
+        json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
+        int r;
+
+        assert_non_null(j);
+        memset(e, 0, sizeof(*e));
+        r = vm_spec_from_request(j, s, e);
+        json_decref(j);
+        return r;
+}
+
+static void expect_error(const char *text, unsigned status, const char *code, const char *field) {
+        struct spec_error e;
+        struct vm_spec s;
+
+        assert_int_equal(parse(text, &s, &e), -EINVAL);
+        assert_int_equal(e.status, status);
+        assert_string_equal(e.code, code);
+        if (field)
+                assert_string_equal(e.field, field);
+        else
+                assert_null(e.field);
+        assert_true(strlen(e.message) > 0);
+}
+
+static void test_names(void **state) {
+        (void) state;
+        assert_true(spec_name_is_valid("a", 48));
+        assert_true(spec_name_is_valid("web-1.prod_2", 48));
+        assert_false(spec_name_is_valid("", 48));
+        assert_false(spec_name_is_valid(".", 48));
+        assert_false(spec_name_is_valid("..", 48));
+        assert_false(spec_name_is_valid(".hidden", 48));
+        assert_false(spec_name_is_valid("-rf", 48));
+        assert_false(spec_name_is_valid("a/b", 48));
+        assert_false(spec_name_is_valid("a\\b", 48));
+        assert_false(spec_name_is_valid("a b", 48));
+        assert_false(spec_name_is_valid("a\nb", 48));
+        assert_false(spec_name_is_valid("é", 48));
+        assert_true(spec_name_is_valid("abcd", 4));
+        assert_false(spec_name_is_valid("abcde", 4));
+}
+
+static void test_defaults(void **state) {
+        struct spec_error e;
+        struct vm_spec s;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\"}", &s, &e), 0);
+        assert_string_equal(s.name, "g");
+        assert_string_equal(s.kernel, "k");
+        assert_int_equal(s.vcpus, 1);
+        assert_int_equal(s.memory_mib, 256);
+        assert_string_equal(s.ramdisk, "");
+        assert_string_equal(s.cmdline, "");
+        assert_true(s.vuart);
+        assert_true(s.start);
+}
+
+static void test_full(void **state) {
+        struct spec_error e;
+        struct vm_spec s;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"vcpus\":2,\"memory_mib\":512,\"kernel\":\"k\",\"ramdisk\":\"r\","
+                               "\"cmdline\":\"console=hvc0 quiet\",\"consoles\":[\"pv\"],\"start\":false}",
+                               &s, &e),
+                         0);
+        assert_int_equal(s.vcpus, 2);
+        assert_int_equal(s.memory_mib, 512);
+        assert_string_equal(s.ramdisk, "r");
+        assert_string_equal(s.cmdline, "console=hvc0 quiet");
+        assert_false(s.vuart);
+        assert_false(s.start);
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"ramdisk\":null,\"consoles\":[\"vuart\",\"pv\"]}",
+                               &s, &e),
+                         0);
+        assert_true(s.vuart);
+}
+
+static void test_bad_fields(void **state) {
+        char big[VM_CMDLINE_MAX + 64];
+
+        (void) state;
+        expect_error("[]", 400, "invalid_json", NULL);
+        expect_error("{\"kernel\":\"k\"}", 400, "missing_field", "name");
+        expect_error("{\"name\":\"g\"}", 400, "missing_field", "kernel");
+        expect_error("{\"name\":\"../x\",\"kernel\":\"k\"}", 400, "invalid_name", "name");
+        expect_error("{\"name\":7,\"kernel\":\"k\"}", 400, "invalid_field", "name");
+        expect_error("{\"name\":\"g\",\"kernel\":\"/boot/vmlinuz\"}", 400, "invalid_name", "kernel");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"ramdisk\":\"..\"}", 400, "invalid_name", "ramdisk");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"vcpus\":0}", 400, "out_of_range", "vcpus");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"vcpus\":129}", 400, "out_of_range", "vcpus");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"vcpus\":1.5}", 400, "invalid_field", "vcpus");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"vcpus\":\"2\"}", 400, "invalid_field", "vcpus");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"memory_mib\":8}", 400, "out_of_range", "memory_mib");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"memory_mib\":-1}", 400, "out_of_range", "memory_mib");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"memory_mib\":99999999999}", 400, "out_of_range",
+                     "memory_mib");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"consoles\":[]}", 400, "invalid_field", "consoles");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"consoles\":[\"vuart\"]}", 400, "invalid_field", "consoles");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"consoles\":[\"pv\",\"pv\"]}", 400, "invalid_field",
+                     "consoles");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"consoles\":[\"pv\",3]}", 400, "unknown_console", "consoles");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"consoles\":\"pv\"}", 400, "invalid_field", "consoles");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"cmdline\":\"a\\nb\"}", 400, "invalid_field", "cmdline");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"cmdline\":\"a\\u0000b\"}", 400, "invalid_field",
+                     "cmdline");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"start\":1}", 400, "invalid_field", "start");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"uuid\":\"x\"}", 400, "unknown_field", NULL);
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"Name\":\"x\"}", 400, "unknown_field", NULL);
+
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        {
+                json_t *j = json_pack("{s:s,s:s,s:s}", "name", "g", "kernel", "k", "cmdline", big);
+                struct spec_error e;
+                struct vm_spec s;
+
+                assert_int_equal(vm_spec_from_request(j, &s, &e), -EINVAL);
+                assert_string_equal(e.field, "cmdline");
+                json_decref(j);
+        }
+}
+
+static void test_disk_round_trip(void **state) {
+        struct spec_error e;
+        struct vm_spec s, back;
+        json_t *j;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"vcpus\":2,\"kernel\":\"k\",\"ramdisk\":\"r\",\"cmdline\":\"x=1\"}",
+                               &s, &e),
+                         0);
+        for (int i = 0; i < 16; i++)
+                s.uuid[i] = (uint8_t) (i * 17);
+        j = vm_spec_to_json(&s);
+        assert_non_null(j);
+        assert_null(json_object_get(j, "start"));
+        assert_string_equal(json_string_value(json_object_get(j, "uuid")), "00112233-4455-6677-8899-aabbccddeeff");
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_string_equal(back.name, "g");
+        assert_int_equal(back.vcpus, 2);
+        assert_string_equal(back.ramdisk, "r");
+        assert_string_equal(back.cmdline, "x=1");
+        assert_true(back.vuart);
+        assert_memory_equal(back.uuid, s.uuid, 16);
+        /* A request may not carry a uuid; the disk must. */
+        json_object_del(j, "uuid");
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), -EINVAL);
+        assert_string_equal(e.field, "uuid");
+        json_decref(j);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_full),
+                cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_disk_round_trip),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
