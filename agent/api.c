@@ -151,6 +151,9 @@ void api_response_done(struct api_response *resp) {
         resp->body = NULL;
         free(resp->raw);
         resp->raw = NULL;
+        if (resp->stream)
+                resp->stream->free(resp->stream);
+        resp->stream = NULL;
 }
 
 static void response_json(struct api_response *resp, unsigned status, json_t *body) {
@@ -478,7 +481,50 @@ static int parse_offset(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* GET .../log?follow=1: the log from an offset on, then every byte as it is
+ * appended, until the client goes or the VM is deleted. */
+struct log_stream {
+        struct api_stream base;
+        struct log_watch watch;
+        struct console_log *log;        /* NULL once the VM is gone */
+        uint64_t offset;
+};
+
+static ssize_t log_stream_read(struct api_stream *as, void *buf, size_t max) {
+        struct log_stream *s = (struct log_stream *) as;
+        ssize_t n;
+
+        if (!s->log)
+                return -EPIPE;
+        n = console_log_read(s->log, s->offset, buf, max);
+        if (n == -ENODATA) {
+                s->offset = console_log_seek_data(s->log, s->offset);
+                n = console_log_read(s->log, s->offset, buf, max);
+        }
+        if (n < 0)
+                return n;
+        s->offset += (uint64_t) n;
+        return n;
+}
+
+static void log_stream_free(struct api_stream *as) {
+        struct log_stream *s = (struct log_stream *) as;
+
+        vm_console_unwatch(&s->watch);
+        free(s);
+}
+
+static void log_stream_changed(struct log_watch *w, bool gone) {
+        struct log_stream *s = (struct log_stream *) ((char *) w - offsetof(struct log_stream, watch));
+
+        if (gone)
+                s->log = NULL;
+        if (s->base.wake)
+                s->base.wake(s->base.wake_arg);
+}
+
 static void handle_console_log(struct api *a, const struct api_request *req, struct api_response *resp) {
+        const char *follow = req->query ? req->query(req->query_ctx, "follow") : NULL;
         enum vm_console c;
         struct vm *vm = path_console(a, req, "/v1/vms/*/consoles/*/log", &c, resp);
         const char *from = req->query ? req->query(req->query_ctx, "from") : NULL;
@@ -500,6 +546,39 @@ static void handle_console_log(struct api *a, const struct api_request *req, str
                                    (unsigned long long) end);
                 return;
         }
+        if (follow && strcmp(follow, "0") != 0) {
+                struct log_stream *st;
+                int r;
+
+                if (strcmp(follow, "1") != 0) {
+                        api_response_error(resp, 400, "invalid_field", "follow", "follow must be 0 or 1");
+                        return;
+                }
+                st = calloc(1, sizeof(*st));
+                if (!st) {
+                        api_response_error(resp, 500, "internal_error", NULL, "out of memory");
+                        return;
+                }
+                st->base = (struct api_stream) { .read = log_stream_read, .free = log_stream_free };
+                st->watch.on_change = log_stream_changed;
+                st->log = log;
+                st->offset = off;
+                r = vm_console_watch(vm, c, &st->watch);
+                if (r < 0) {
+                        free(st);
+                        api_response_error(resp, 503, "too_many_followers", NULL,
+                                           "this console already has %d followers", VM_CONSOLE_WATCHES_MAX);
+                        return;
+                }
+                api_response_done(resp);
+                resp->status = 200;
+                resp->stream = &st->base;
+                resp->content_type = "application/octet-stream";
+                resp->extra[0].name = "X-Xvmd-Log-Start";
+                snprintf(resp->extra[0].value, sizeof(resp->extra[0].value), "%llu", (unsigned long long) off);
+                return;
+        }
+
         want = end - off > API_LOG_CHUNK_MAX ? API_LOG_CHUNK_MAX : (size_t) (end - off);
         buf = malloc(want ? want : 1);
         if (!buf) {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "host.h"
 #include "macro.h"
@@ -31,6 +32,17 @@ struct api_request {
         size_t body_size;
 };
 
+/* A body produced as it comes (a followed log). read() returns bytes (> 0),
+ * 0 when there is nothing yet, or < 0 at the end of the stream; when it has
+ * returned 0, the stream calls wake(wake_arg) once there is more or it ends.
+ * free() releases it. */
+struct api_stream {
+        ssize_t (*read)(struct api_stream *s, void *buf, size_t max);
+        void (*free)(struct api_stream *s);
+        void (*wake)(void *arg);        /* set by the HTTP server */
+        void *wake_arg;
+};
+
 struct api_response {
         unsigned status;
         json_t *body;       /* owned; NULL only if memory ran out, or for raw/empty answers */
@@ -38,6 +50,7 @@ struct api_response {
         size_t raw_size;
         const char *content_type;
         bool empty;         /* no body at all (204) */
+        struct api_stream *stream; /* owned: a streamed body of content_type */
         struct {
                 const char *name;
                 char value[32];

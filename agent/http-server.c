@@ -35,6 +35,43 @@ struct http_request {
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
 
+/* A streamed answer: MHD pulls bytes with stream_reader; when the stream has
+ * none yet the connection is suspended, and the stream's wake resumes it. */
+struct stream_ctx {
+        struct api_stream *stream;
+        struct MHD_Connection *connection;
+        bool suspended;
+};
+
+static void stream_wake(void *arg) {
+        struct stream_ctx *ctx = arg;
+
+        if (ctx->suspended) {
+                ctx->suspended = false;
+                MHD_resume_connection(ctx->connection);
+        }
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos _unused_, char *buf, size_t max) {
+        struct stream_ctx *ctx = cls;
+        ssize_t n = ctx->stream->read(ctx->stream, buf, max);
+
+        if (n > 0)
+                return n;
+        if (n < 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        ctx->suspended = true;
+        MHD_suspend_connection(ctx->connection);
+        return 0;
+}
+
+static void stream_free(void *cls) {
+        struct stream_ctx *ctx = cls;
+
+        ctx->stream->free(ctx->stream);
+        free(ctx);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, const char *method, const char *url,
                                      struct api_response *resp) {
         struct MHD_Response *response = NULL;
@@ -43,7 +80,22 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const char *metho
         char *text = NULL;
         size_t n = 0;
 
-        if (resp->empty)
+        if (resp->stream) {
+                struct stream_ctx *ctx = calloc(1, sizeof(*ctx));
+
+                if (ctx) {
+                        ctx->stream = resp->stream;
+                        ctx->connection = c;
+                        response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader,
+                                                                     ctx, stream_free);
+                        if (response) {
+                                resp->stream->wake = stream_wake;
+                                resp->stream->wake_arg = ctx;
+                                resp->stream = NULL; /* stream_free owns it now */
+                        } else
+                                free(ctx);
+                }
+        } else if (resp->empty)
                 response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         else if (resp->raw) {
                 response = MHD_create_response_from_buffer(resp->raw_size, resp->raw, MHD_RESPMEM_MUST_FREE);
@@ -77,7 +129,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const char *metho
 
         if (!resp->empty)
                 MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                        resp->raw_size || resp->content_type ? resp->content_type
+                                        resp->content_type ? resp->content_type
                                                                              : "application/json");
         for (size_t i = 0; i < ELEMENTSOF(resp->extra); i++)
                 if (resp->extra[i].name)

@@ -52,6 +52,8 @@ struct vm {
         int dir_fd;
         struct console_log *logs[_VM_CONSOLE_MAX];
         struct console_backend *backends[_VM_CONSOLE_MAX];
+        struct log_watch *watches[_VM_CONSOLE_MAX];
+        unsigned n_watches[_VM_CONSOLE_MAX];
 };
 
 struct vms {
@@ -134,6 +136,15 @@ static int save_run(struct vm *vm) {
 static void vm_free(struct vm *vm) {
         if (!vm)
                 return;
+        /* Followers learn the log is gone; they must not come back. */
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                while (vm->watches[c]) {
+                        struct log_watch *w = vm->watches[c];
+
+                        vm->watches[c] = w->next;
+                        w->vm = NULL;
+                        w->on_change(w, true);
+                }
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 vm->backends[c] = console_backend_free(vm->backends[c]);
@@ -181,6 +192,19 @@ static int open_subdir(int parent, const char *name, int *ret) {
         return 0;
 }
 
+static void on_log_append(struct console_log *l, void *userdata) {
+        struct vm *vm = userdata;
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                if (vm->logs[c] != l)
+                        continue;
+                for (struct log_watch *w = vm->watches[c], *next; w; w = next) {
+                        next = w->next; /* on_change may unwatch */
+                        w->on_change(w, false);
+                }
+        }
+}
+
 static int vm_open_logs(struct vm *vm) {
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 int r;
@@ -190,8 +214,36 @@ static int vm_open_logs(struct vm *vm) {
                 r = console_log_open(vm->dir_fd, console_names[c], &vm->logs[c]);
                 if (r < 0)
                         return r;
+                console_log_set_on_append(vm->logs[c], on_log_append, vm);
         }
         return 0;
+}
+
+int vm_console_watch(struct vm *vm, enum vm_console c, struct log_watch *w) {
+        if (!vm->logs[c])
+                return -ENOENT;
+        if (vm->n_watches[c] >= VM_CONSOLE_WATCHES_MAX)
+                return -EMFILE;
+        w->vm = vm;
+        w->console = c;
+        w->next = vm->watches[c];
+        vm->watches[c] = w;
+        vm->n_watches[c]++;
+        return 0;
+}
+
+void vm_console_unwatch(struct log_watch *w) {
+        struct vm *vm = w->vm;
+
+        if (!vm)
+                return;
+        for (struct log_watch **p = &vm->watches[w->console]; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        vm->n_watches[w->console]--;
+                        break;
+                }
+        w->vm = NULL;
 }
 
 /* Releases the domain's consoles (their mappings keep a dead domain alive)

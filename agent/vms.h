@@ -9,6 +9,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -56,6 +57,22 @@ json_t *vms_to_json(const struct vms *v);
 struct console_log *vm_console_log(struct vm *vm, enum vm_console c);
 ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct spec_error *err);
 int vm_console_from_string(const char *s, enum vm_console *ret);
+
+/* A follower of a console's log (e.g. GET .../log?follow=1): told after
+ * every append, and once, with gone, when the VM is deleted (its log with
+ * it); after that the VM never touches the watch again. The watch's memory
+ * is the caller's; vm_console_unwatch() before freeing it unless it was told
+ * gone. At most VM_CONSOLE_WATCHES_MAX per console. */
+#define VM_CONSOLE_WATCHES_MAX 64
+struct log_watch {
+        void (*on_change)(struct log_watch *w, bool gone);
+        /* set by vm_console_watch */
+        struct vm *vm;
+        enum vm_console console;
+        struct log_watch *next;
+};
+int vm_console_watch(struct vm *vm, enum vm_console c, struct log_watch *w);
+void vm_console_unwatch(struct log_watch *w);
 
 /* Images. */
 json_t *vms_images_to_json(struct vms *v);

@@ -217,3 +217,43 @@ def test_duplicate_name_and_unknown_vm_or_console(board, vm):
     assert status == 404
     status, _, err = board.api("POST", f"/vms/{vm}/shutdown", {"timeout_sec": -5})
     assert status == 400 and err["error"]["field"] == "timeout_sec"
+
+
+def test_follow_streams_new_output_and_ends_on_delete(board):
+    import http.client
+    import threading
+    name = "fol-" + secrets.token_hex(2)
+    create(board, name)
+    board.wait_log(name, "pv", "guest:hvc0# ")
+    _, _, end = board.log(name, "pv")
+    conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+    conn.request("GET", f"/v1/vms/{name}/consoles/pv/log?follow=1&from={end}",
+                 headers={"Authorization": f"Bearer {board.token}"})
+    r = conn.getresponse()
+    assert r.status == 200 and int(r.getheader("X-Xvmd-Log-Start")) == end
+    got = bytearray()
+    done = threading.Event()
+
+    def reader():
+        while True:
+            chunk = r.read1(65536)
+            if not chunk:
+                break
+            got.extend(chunk)
+        done.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    tag = secrets.token_hex(4)
+    # Written after the request began: only a live stream can show it.
+    type_on(board, name, "pv", f"echo live-{tag}-$((2+3))\n")
+    for _ in range(60):
+        if f"live-{tag}-5".encode() in got:
+            break
+        done.wait(1)
+    assert f"live-{tag}-5".encode() in got, bytes(got[-300:])
+    # What the stream gave is exactly the log from `end` on.
+    log, _, _ = board.log(name, "pv", start=end)
+    assert log.startswith(bytes(got[:len(log)])) or bytes(got).startswith(log)
+    delete(board, name)
+    assert done.wait(30), "the followed log did not end when its VM was deleted"
+    conn.close()
