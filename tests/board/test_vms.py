@@ -257,3 +257,25 @@ def test_follow_streams_new_output_and_ends_on_delete(board):
     delete(board, name)
     assert done.wait(30), "the followed log did not end when its VM was deleted"
     conn.close()
+
+
+def test_agent_restart_finds_its_vms_and_loses_no_byte(board, vm):
+    status, _, before = board.api("GET", f"/vms/{vm}")
+    _, _, end = board.log(vm, "vuart")
+    r = board.dom0("systemctl", "stop", "xvmd")
+    assert r.returncode == 0
+    # Output written while no agent runs waits in the ring (the guest blocks
+    # once it is full); nothing is lost.
+    r = board.dom0("systemctl", "start", "xvmd")
+    assert r.returncode == 0, r.stderr
+    status, _, after = board.api("GET", f"/vms/{vm}")
+    assert status == 200
+    assert after["state"] == "running" and after["domid"] == before["domid"]
+    assert after["boot_count"] == before["boot_count"]
+    assert after["consoles"]["vuart"]["connected"] and after["consoles"]["vuart"]["log_start"] == 0
+    old, _, _ = board.log(vm, "vuart")
+    assert len(old) >= end
+    tag = secrets.token_hex(4)
+    type_on(board, vm, "vuart", f"echo back-{tag}-$((3*3))\n")
+    data = board.wait_log(vm, "vuart", f"back-{tag}-9", timeout=60, start=end)
+    assert data.count(f"back-{tag}-9".encode()) == 1
