@@ -119,4 +119,17 @@ def board(request):
         pytest.fail(f"board up ({flavor}) failed:\n{up.stdout}\n{up.stderr}")
     b = Board(flavor, port, up.stdout)
     yield b
+    save_dom0_journal(b)
     board_cmd("down", port=port, timeout=180)
+
+
+def save_dom0_journal(b):
+    """Keeps dom0's journal next to the serial log, for a failed run's reader."""
+    if b.qemu_pid() is None:
+        return
+    try:
+        r = b.dom0("journalctl", "-b", "--no-pager", "-o", "short-monotonic", timeout=60)
+        with open(os.path.join(b.state, "dom0-journal.log"), "w") as f:
+            f.write(r.stdout)
+    except (subprocess.TimeoutExpired, OSError):
+        pass

@@ -2,10 +2,11 @@
 import os
 import subprocess
 
-from conftest import board_cmd, pid_alive
+from conftest import board_cmd, pid_alive, save_dom0_journal
 
 
 def test_down_leaves_no_qemu(board):
+    save_dom0_journal(board)
     pid = board.qemu_pid()
     assert pid and pid_alive(pid)
     r = board_cmd("down", port=board.port, timeout=180)
