@@ -22,6 +22,7 @@ struct http_server {
         struct MHD_Daemon *mhd;
         sd_event_source *io;
         sd_event_source *timer;
+        bool kick;      /* run MHD again at once (a connection was resumed) */
 };
 
 /* One per request, from its first header to its completion. */
@@ -40,8 +41,11 @@ static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"messag
 struct stream_ctx {
         struct api_stream *stream;
         struct MHD_Connection *connection;
+        struct http_server *server;
         bool suspended;
 };
+
+static void http_server_kick(struct http_server *s);
 
 static void stream_wake(void *arg) {
         struct stream_ctx *ctx = arg;
@@ -49,6 +53,10 @@ static void stream_wake(void *arg) {
         if (ctx->suspended) {
                 ctx->suspended = false;
                 MHD_resume_connection(ctx->connection);
+                /* MHD handles a resumed connection in its next run; make
+                 * sure there is one now rather than when some socket next
+                 * wakes it (the wake may come from inside an MHD callback). */
+                http_server_kick(ctx->server);
         }
 }
 
@@ -72,8 +80,8 @@ static void stream_free(void *cls) {
         free(ctx);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, const char *method, const char *url,
-                                     struct api_response *resp) {
+static enum MHD_Result send_response(struct http_server *server, struct MHD_Connection *c, const char *method,
+                                     const char *url, struct api_response *resp) {
         struct MHD_Response *response = NULL;
         unsigned status = resp->status;
         enum MHD_Result ret;
@@ -86,6 +94,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, const char *metho
                 if (ctx) {
                         ctx->stream = resp->stream;
                         ctx->connection = c;
+                        ctx->server = server;
                         response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader,
                                                                      ctx, stream_free);
                         if (response) {
@@ -198,7 +207,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 req = make_request(c, method, url);
                 rq->route = api_admit(s->api, &req, &resp);
                 if (!rq->route)
-                        return send_response(c, method, url, &resp);
+                        return send_response(s, c, method, url, &resp);
                 return MHD_YES;
         }
 
@@ -247,7 +256,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 api_dispatch(s->api, rq->route, &req, &resp);
         }
         rq->route = NULL;
-        return send_response(c, method, url, &resp);
+        return send_response(s, c, method, url, &resp);
 }
 
 static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c _unused_, void **con_cls,
@@ -279,8 +288,15 @@ static int http_server_process(struct http_server *s) {
         uint64_t now, usec;
         int r;
 
+        s->kick = false;
         if (MHD_run(s->mhd) != MHD_YES)
                 log_warning("libmicrohttpd: MHD_run() failed");
+        if (s->kick) {
+                /* Resumed from inside that run: MHD picks such connections up
+                 * only at the start of a run. */
+                r = sd_event_source_set_time(s->timer, 0);
+                return r < 0 ? r : sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+        }
 
         if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
                 return sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
@@ -293,6 +309,12 @@ static int http_server_process(struct http_server *s) {
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static void http_server_kick(struct http_server *s) {
+        s->kick = true;
+        if (sd_event_source_set_time(s->timer, 0) >= 0)
+                (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
 /* An error returned from here would make sd-event disable the source and so
