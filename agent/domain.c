@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,20 +125,32 @@ struct xs_txn {
 };
 
 static void txn_write(struct xs_txn *x, const char *value, const char *format, ...) _printf_(3, 4);
-static void txn_write(struct xs_txn *x, const char *value, const char *format, ...) {
-        char path[256];
-        va_list ap;
+/* Formats a key's path; false (and x->error set) if an earlier step failed
+ * or the path does not fit. */
+static bool txn_path(struct xs_txn *x, char path[static 256], const char *format, va_list ap) _printf_(3, 0);
+static bool txn_path(struct xs_txn *x, char path[static 256], const char *format, va_list ap) {
         int n;
 
         if (x->error)
-                return;
-        va_start(ap, format);
-        n = vsnprintf(path, sizeof(path), format, ap);
-        va_end(ap);
-        if (n < 0 || (size_t) n >= sizeof(path)) {
+                return false;
+        n = vsnprintf(path, 256, format, ap);
+        if (n < 0 || n >= 256) {
                 x->error = -ENAMETOOLONG;
-                return;
+                return false;
         }
+        return true;
+}
+
+static void txn_write(struct xs_txn *x, const char *value, const char *format, ...) {
+        char path[256];
+        va_list ap;
+        bool ok;
+
+        va_start(ap, format);
+        ok = txn_path(x, path, format, ap);
+        va_end(ap);
+        if (!ok)
+                return;
         if (!xs_write(x->xsh, x->t, path, value, strlen(value))) {
                 x->error = negative_errno();
                 x->failed = "xenstore write";
@@ -155,17 +168,13 @@ static void txn_perms(struct xs_txn *x, uint32_t owner, unsigned other, uint32_t
         };
         char path[256];
         va_list ap;
-        int n;
+        bool ok;
 
-        if (x->error)
-                return;
         va_start(ap, format);
-        n = vsnprintf(path, sizeof(path), format, ap);
+        ok = txn_path(x, path, format, ap);
         va_end(ap);
-        if (n < 0 || (size_t) n >= sizeof(path)) {
-                x->error = -ENAMETOOLONG;
+        if (!ok)
                 return;
-        }
         if (!xs_set_permissions(x->xsh, x->t, path, perms, reader == UINT32_MAX ? 1 : 2)) {
                 x->error = negative_errno();
                 x->failed = "xenstore permissions";

@@ -8,20 +8,22 @@
 #include "macro.h"
 #include "vm-spec.h"
 
-static int fail(struct spec_error *err, unsigned status, const char *code, const char *field,
-                const char *format, ...) _printf_(5, 6);
-static int fail(struct spec_error *err, unsigned status, const char *code, const char *field,
-                const char *format, ...) {
+int spec_error_set(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
+                   const char *format, ...) {
         va_list ap;
 
-        err->status = status;
-        err->code = code;
-        err->field = field;
-        va_start(ap, format);
-        vsnprintf(err->message, sizeof(err->message), format, ap);
-        va_end(ap);
-        return -EINVAL;
+        if (err) {
+                err->status = status;
+                err->code = code;
+                err->field = field;
+                va_start(ap, format);
+                vsnprintf(err->message, sizeof(err->message), format, ap);
+                va_end(ap);
+        }
+        return r < 0 ? r : -EINVAL;
 }
+
+#define fail(err, status, code, field, ...) spec_error_set(err, status, code, field, -EINVAL, __VA_ARGS__)
 
 bool spec_name_is_valid(const char *s, size_t max) {
         size_t n = strlen(s);

@@ -37,6 +37,10 @@ struct spec_error {
         char message[256];
 };
 
+/* Fills *err (if not NULL) and returns r if negative, else -EINVAL. */
+int spec_error_set(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
+                   const char *format, ...) __attribute__((format(printf, 6, 7)));
+
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
  * starting with '.' or '-'. Safe as one path component. */
 bool spec_name_is_valid(const char *s, size_t max);

@@ -65,22 +65,7 @@ struct vms {
         size_t n;
 };
 
-static int errf(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
-                const char *format, ...) _printf_(6, 7);
-static int errf(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
-                const char *format, ...) {
-        va_list ap;
-
-        if (err) {
-                err->status = status;
-                err->code = code;
-                err->field = field;
-                va_start(ap, format);
-                vsnprintf(err->message, sizeof(err->message), format, ap);
-                va_end(ap);
-        }
-        return r < 0 ? r : -EINVAL;
-}
+#define errf spec_error_set
 
 /* Writes a JSON document to dir_fd/name through a temporary file, fsync and
  * rename, so that a crash leaves the old or the new file, never a torn one. */
