@@ -88,19 +88,27 @@ int console_ring_in_space(const volatile struct console_ring *r) {
         return (int) space;
 }
 
-ssize_t console_ring_peek_out(const volatile struct console_ring *r, void *buf, size_t max) {
-        uint32_t cons, queued, n;
+/* Copies up to max queued bytes of out, reading each index once; *ret_cons
+ * is the out_cons the copy started at. Shared by peek and read. */
+static ssize_t out_take(const volatile struct console_ring *r, void *buf, size_t max, uint32_t *ret_cons) {
+        uint32_t queued, n;
         int k;
 
-        k = out_snapshot(r, &cons, &queued);
+        k = out_snapshot(r, ret_cons, &queued);
         if (k < 0)
                 return k;
         n = max < queued ? (uint32_t) max : queued;
         if (n == 0)
                 return 0;
         full_barrier();
-        out_copy(r, cons, buf, n);
+        out_copy(r, *ret_cons, buf, n);
         return (ssize_t) n;
+}
+
+ssize_t console_ring_peek_out(const volatile struct console_ring *r, void *buf, size_t max) {
+        uint32_t cons;
+
+        return out_take(r, buf, max, &cons);
 }
 
 int console_ring_consume_out(volatile struct console_ring *r, size_t n) {
@@ -120,20 +128,14 @@ int console_ring_consume_out(volatile struct console_ring *r, size_t n) {
 }
 
 ssize_t console_ring_read_out(volatile struct console_ring *r, void *buf, size_t max) {
-        uint32_t cons, queued, n;
-        int k;
+        uint32_t cons;
+        ssize_t n = out_take(r, buf, max, &cons);
 
-        k = out_snapshot(r, &cons, &queued);
-        if (k < 0)
-                return k;
-        n = max < queued ? (uint32_t) max : queued;
-        if (n == 0)
-                return 0;
+        if (n <= 0)
+                return n;
         full_barrier();
-        out_copy(r, cons, buf, n);
-        full_barrier();
-        store_idx(&r->out_cons, cons + n);
-        return (ssize_t) n;
+        store_idx(&r->out_cons, cons + (uint32_t) n);
+        return n;
 }
 
 ssize_t console_ring_write_in(volatile struct console_ring *r, const void *data, size_t len) {
