@@ -9,16 +9,6 @@ GUEST = {"kernel": "linux-kernel", "ramdisk": "linux-initramfs",
          "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
 
 
-@pytest.fixture(autouse=True)
-def _flavor_guard(board):
-    # Known bug, under investigation: on the bundled board (ACPI dom0, new
-    # vGIC) dom0 stops answering soon after the first guest's console rings
-    # are mapped (seen with and without dom0-balloon-reserve). Until it is
-    # fixed these tests run on the stock board only, and say so.
-    if board.flavor == "bundled":
-        pytest.skip("bundled board: dom0 hangs once a guest runs (known bug, see issue notes)")
-
-
 def create(board, name, **kw):
     body = dict(GUEST, name=name, **kw)
     status, _, vm = board.api("POST", "/vms", body)
