@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "console-log.h"
 #include "host.h"
+#include "images.h"
 #include "vms.h"
 
 struct api {
@@ -33,6 +34,11 @@ struct api_route {
         const char *path;
         size_t body_max;
         api_handler_t handler;
+        enum route_body { BODY_BUFFERED, BODY_UPLOAD } body; /* BODY_UPLOAD: streamed to an api_upload */
+};
+
+struct api_upload {
+        struct image_upload *image;
 };
 
 static void handle_healthz(struct api *a, const struct api_request *req, struct api_response *resp);
@@ -45,18 +51,22 @@ static void handle_vm_action(struct api *a, const struct api_request *req, struc
 static void handle_console_input(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_console_log(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_images_list(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_image_put(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_image_delete(struct api *a, const struct api_request *req, struct api_response *resp);
 
 static const struct api_route routes[] = {
-        { "GET", "/healthz", 0, handle_healthz },
-        { "GET", "/v1/host", 0, handle_host },
-        { "GET", "/v1/images", 0, handle_images_list },
-        { "GET", "/v1/vms", 0, handle_vms_list },
-        { "POST", "/v1/vms", API_JSON_BODY_MAX, handle_vms_create },
-        { "GET", "/v1/vms/*", 0, handle_vm_get },
-        { "DELETE", "/v1/vms/*", 0, handle_vm_delete },
-        { "POST", "/v1/vms/*/*", API_JSON_BODY_MAX, handle_vm_action },
-        { "POST", "/v1/vms/*/consoles/*/input", API_INPUT_BODY_MAX, handle_console_input },
-        { "GET", "/v1/vms/*/consoles/*/log", 0, handle_console_log },
+        { "GET", "/healthz", 0, handle_healthz, BODY_BUFFERED },
+        { "GET", "/v1/host", 0, handle_host, BODY_BUFFERED },
+        { "GET", "/v1/images", 0, handle_images_list, BODY_BUFFERED },
+        { "PUT", "/v1/images/*", IMAGE_SIZE_MAX, handle_image_put, BODY_UPLOAD },
+        { "DELETE", "/v1/images/*", 0, handle_image_delete, BODY_BUFFERED },
+        { "GET", "/v1/vms", 0, handle_vms_list, BODY_BUFFERED },
+        { "POST", "/v1/vms", API_JSON_BODY_MAX, handle_vms_create, BODY_BUFFERED },
+        { "GET", "/v1/vms/*", 0, handle_vm_get, BODY_BUFFERED },
+        { "DELETE", "/v1/vms/*", 0, handle_vm_delete, BODY_BUFFERED },
+        { "POST", "/v1/vms/*/*", API_JSON_BODY_MAX, handle_vm_action, BODY_BUFFERED },
+        { "POST", "/v1/vms/*/consoles/*/input", API_INPUT_BODY_MAX, handle_console_input, BODY_BUFFERED },
+        { "GET", "/v1/vms/*/consoles/*/log", 0, handle_console_log, BODY_BUFFERED },
 };
 
 /* Matches path against a route pattern; "*" takes one non-empty segment,
@@ -187,11 +197,15 @@ void api_response_body_too_large(struct api_response *resp, const struct api_rou
                            route->body_max, route->method, route->path);
 }
 
-const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp) {
+static struct api_upload *upload_begin(struct api *a, const struct api_request *req, struct api_response *resp);
+
+const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp,
+                                  struct api_upload **upload) {
         const struct api_route *route;
         int r;
 
         *resp = (struct api_response) { 0 };
+        *upload = NULL;
 
         /* Authenticate before routing, so that without the token nothing can
          * be learnt about which /v1 paths exist. */
@@ -217,6 +231,11 @@ const struct api_route *api_admit(struct api *a, const struct api_request *req, 
         if (req->content_length != API_CONTENT_LENGTH_UNKNOWN && req->content_length > route->body_max) {
                 api_response_body_too_large(resp, route);
                 return NULL;
+        }
+        if (route->body == BODY_UPLOAD) {
+                *upload = upload_begin(a, req, resp);
+                if (!*upload)
+                        return NULL;
         }
         return route;
 }
@@ -293,6 +312,77 @@ static void handle_images_list(struct api *a, const struct api_request *req _unu
                 return;
         }
         response_json(resp, 200, vms_images_to_json(a->vms));
+}
+
+/* PUT /v1/images/NAME[?sha256=HEX]: the body, streamed to disk. */
+static struct api_upload *upload_begin(struct api *a, const struct api_request *req, struct api_response *resp) {
+        const char *sha256 = req->query ? req->query(req->query_ctx, "sha256") : NULL;
+        struct spec_error err = { 0 };
+        struct api_upload *u;
+        char caps[1][128];
+
+        if (!a->vms) {
+                api_response_error(resp, 503, "xen_unavailable", NULL, "the agent manages no images here");
+                return NULL;
+        }
+        if (!path_match("/v1/images/*", req->path, caps, 1)) {
+                api_response_error(resp, 400, "invalid_name", "name", "that is not an image name");
+                return NULL;
+        }
+        u = calloc(1, sizeof(*u));
+        if (!u) {
+                api_response_error(resp, 500, "internal_error", NULL, "out of memory");
+                return NULL;
+        }
+        if (vms_image_upload_begin(a->vms, caps[0], req->content_length, sha256, &u->image, &err) < 0) {
+                free(u);
+                response_spec_error(resp, &err);
+                return NULL;
+        }
+        return u;
+}
+
+int api_upload_write(struct api_upload *u, const void *data, size_t n) {
+        return image_upload_write(u->image, data, n, NULL);
+}
+
+struct api_upload *api_upload_free(struct api_upload *u) {
+        if (u) {
+                image_upload_free(u->image);
+                free(u);
+        }
+        return NULL;
+}
+
+static void handle_image_put(struct api *a, const struct api_request *req, struct api_response *resp) {
+        struct spec_error err = { 0 };
+        bool created;
+        json_t *j;
+
+        if (!req->upload || vms_image_upload_finish(a->vms, req->upload->image, &j, &created, &err) < 0) {
+                response_spec_error(resp, &err);
+                return;
+        }
+        response_json(resp, created ? 201 : 200, j);
+}
+
+static void handle_image_delete(struct api *a, const struct api_request *req, struct api_response *resp) {
+        struct spec_error err = { 0 };
+        char caps[1][128];
+
+        if (!a->vms) {
+                api_response_error(resp, 503, "xen_unavailable", NULL, "the agent manages no images here");
+                return;
+        }
+        if (!path_match("/v1/images/*", req->path, caps, 1) || vms_image_delete(a->vms, caps[0], &err) < 0) {
+                if (!err.status)
+                        spec_error_set(&err, 404, "image_not_found", "name", -ENOENT, "there is no such image");
+                response_spec_error(resp, &err);
+                return;
+        }
+        api_response_done(resp);
+        resp->status = 204;
+        resp->empty = true;
 }
 
 static void handle_vms_list(struct api *a, const struct api_request *req _unused_, struct api_response *resp) {

@@ -20,6 +20,11 @@ struct api_route;
 
 #define API_CONTENT_LENGTH_UNKNOWN UINT64_MAX
 
+/* A request body taken as it comes (an image upload) rather than kept in
+ * memory: the route's admission opens it, the HTTP server feeds it, the
+ * handler finishes it. */
+struct api_upload;
+
 struct api_request {
         const char *method;
         const char *path;          /* without the query string */
@@ -30,6 +35,7 @@ struct api_request {
         uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
         const char *body;
         size_t body_size;
+        struct api_upload *upload; /* for upload routes, instead of body */
 };
 
 /* A body produced as it comes (a followed log). read() returns bytes (> 0),
@@ -80,8 +86,16 @@ bool api_path_needs_auth(const char *path);
 /* First phase, once the headers are in. Returns the route whose handler will
  * take the request (read at most api_route_body_max() bytes of body for it),
  * or NULL with *resp holding the answer (401, 404, 405, or 413 when the
- * announced length is already too large). */
-const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp);
+ * announced length is already too large, or why an upload cannot start).
+ * For an upload route *upload is set: feed it the body with
+ * api_upload_write() instead of keeping it, pass it in the request to
+ * api_dispatch(), and api_upload_free() it when the request is done. */
+const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp,
+                                  struct api_upload **upload);
+/* < 0 once the upload has failed (the handler then answers why); the rest of
+ * the body should then be dropped. */
+int api_upload_write(struct api_upload *u, const void *data, size_t n);
+struct api_upload *api_upload_free(struct api_upload *u);
 size_t api_route_body_max(const struct api_route *route);
 
 /* Second phase, once the body is in. Always fills *resp. */

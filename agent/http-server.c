@@ -31,7 +31,9 @@ struct http_request {
         char *body;
         size_t size;
         bool too_large;
-        size_t discarded; /* body bytes thrown away once too_large */
+        size_t discarded; /* body bytes thrown away once too_large or the upload failed */
+        struct api_upload *upload;      /* an upload route's body goes here */
+        bool upload_failed;
 };
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
@@ -205,7 +207,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                         return MHD_NO;
                 *con_cls = rq;
                 req = make_request(c, method, url);
-                rq->route = api_admit(s->api, &req, &resp);
+                rq->route = api_admit(s->api, &req, &resp, &rq->upload);
                 if (!rq->route)
                         return send_response(s, c, method, url, &resp);
                 return MHD_YES;
@@ -213,6 +215,20 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
 
         if (!rq->route) {
                 /* Answered already; let MHD drop the rest of the body. */
+                *upload_size = 0;
+                return MHD_YES;
+        }
+
+        if (*upload_size > 0 && rq->upload) {
+                if (!rq->upload_failed && api_upload_write(rq->upload, upload_data, *upload_size) < 0)
+                        rq->upload_failed = true;
+                if (rq->upload_failed) {
+                        /* The handler says why once the body has ended; as
+                         * for 413 below, only so much is waited for. */
+                        rq->discarded += *upload_size;
+                        if (rq->discarded > HTTP_DISCARD_MAX)
+                                return MHD_NO;
+                }
                 *upload_size = 0;
                 return MHD_YES;
         }
@@ -253,6 +269,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 req = make_request(c, method, url);
                 req.body = rq->body;
                 req.body_size = rq->size;
+                req.upload = rq->upload;
                 api_dispatch(s->api, rq->route, &req, &resp);
         }
         rq->route = NULL;
@@ -265,6 +282,7 @@ static void on_request_completed(void *userdata _unused_, struct MHD_Connection 
 
         if (!rq)
                 return;
+        api_upload_free(rq->upload);
         free(rq->body);
         free(rq);
         *con_cls = NULL;

@@ -228,3 +228,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
                          "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
                          "consoles", "pv", s->vuart ? "vuart" : NULL);
 }
+
+bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {
+        return strcmp(s->kernel, name) == 0 || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0);
+}

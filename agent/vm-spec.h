@@ -51,6 +51,9 @@ bool spec_name_is_valid(const char *s, size_t max);
  * left for the caller. Returns 0, or -EINVAL with *err filled. */
 int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err);
 
+/* Whether the spec names image name (as kernel, ramdisk, ...). */
+bool vm_spec_uses_image(const struct vm_spec *s, const char *name);
+
 /* The spec as stored and shown (without "start"), and back from disk. */
 json_t *vm_spec_to_json(const struct vm_spec *s);
 int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *err);

@@ -20,6 +20,7 @@
 #include "console-log.h"
 #include "console.h"
 #include "domain.h"
+#include "images.h"
 #include "vms.h"
 
 enum vm_state {
@@ -713,6 +714,25 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
         return r;
 }
 
+/* The VMs naming an image, as a JSON array of names. */
+static json_t *image_users(const struct vms *v, const char *name) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < v->n; i++)
+                if (vm_spec_uses_image(&v->vm[i]->spec, name))
+                        json_array_append_new(a, json_string(v->vm[i]->spec.name));
+        return a;
+}
+
+static int refuse_if_used(const struct vms *v, const char *name, const char *what, struct spec_error *err) {
+        for (size_t i = 0; i < v->n; i++)
+                if (vm_spec_uses_image(&v->vm[i]->spec, name))
+                        return errf(err, 409, "image_in_use", "name", -EBUSY,
+                                    "image %s cannot be %s: VM %s uses it (delete the VM first)", name, what,
+                                    v->vm[i]->spec.name);
+        return 0;
+}
+
 json_t *vms_images_to_json(struct vms *v) {
         _cleanup_close_ int fd = dup(v->images_fd);
         DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -724,13 +744,59 @@ json_t *vms_images_to_json(struct vms *v) {
         TAKE_FD(fd);
         rewinddir(d);
         while ((de = readdir(d))) {
-                struct stat st;
+                json_t *j = image_to_json(v->images_fd, de->d_name);
 
-                if (!spec_name_is_valid(de->d_name, IMAGE_NAME_MAX) ||
-                    fstatat(v->images_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                if (!j)
                         continue;
-                json_array_append_new(a, json_pack("{s:s,s:I}", "name", de->d_name, "size", (json_int_t) st.st_size));
+                json_object_set_new(j, "used_by", image_users(v, de->d_name));
+                json_array_append_new(a, j);
         }
         closedir(d);
         return json_pack("{s:o}", "images", a);
+}
+
+int vms_image_upload_begin(struct vms *v, const char *name, uint64_t announced, const char *expect_sha256,
+                           struct image_upload **ret, struct spec_error *err) {
+        int r = image_upload_begin(v->images_fd, name, announced, expect_sha256, ret, err);
+
+        if (r < 0)
+                return r;
+        r = refuse_if_used(v, name, "replaced", err);
+        if (r < 0)
+                *ret = image_upload_free(*ret);
+        return r;
+}
+
+int vms_image_upload_finish(struct vms *v, struct image_upload *u, json_t **ret, bool *created,
+                            struct spec_error *err) {
+        char sha256[IMAGE_SHA256_HEX + 1];
+        const char *name = image_upload_name(u);
+        bool replaced;
+        uint64_t size;
+        int r;
+
+        /* A VM may have come to name it while the body was coming in. */
+        r = refuse_if_used(v, name, "replaced", err);
+        if (r < 0)
+                return r;
+        r = image_upload_finish(u, &replaced, &size, sha256, err);
+        if (r < 0)
+                return r;
+        *created = !replaced;
+        *ret = json_pack("{s:s,s:I,s:s,s:[]}", "name", name, "size", (json_int_t) size, "sha256", sha256, "used_by");
+        return *ret ? 0 : errf(err, 500, "internal_error", NULL, -ENOMEM, "out of memory");
+}
+
+int vms_image_delete(struct vms *v, const char *name, struct spec_error *err) {
+        int r;
+
+        if (!image_exists(v->images_fd, name))
+                return errf(err, 404, "image_not_found", "name", -ENOENT, "there is no image named %.64s", name);
+        r = refuse_if_used(v, name, "deleted", err);
+        if (r < 0)
+                return r;
+        r = image_remove(v->images_fd, name);
+        if (r < 0)
+                return errf(err, 500, "internal_error", NULL, r, "removing image %s failed: %s", name, strerror(-r));
+        return 0;
 }

@@ -74,5 +74,15 @@ struct log_watch {
 int vm_console_watch(struct vm *vm, enum vm_console c, struct log_watch *w);
 void vm_console_unwatch(struct log_watch *w);
 
-/* Images. */
+/* Images (see images.h), each listed with the VMs that name it. An image
+ * that a VM names, whatever the VM's state, can be neither replaced nor
+ * removed (409): the VM's next start or reboot reads it. */
+struct image_upload;
 json_t *vms_images_to_json(struct vms *v);
+int vms_image_upload_begin(struct vms *v, const char *name, uint64_t announced, const char *expect_sha256,
+                           struct image_upload **ret, struct spec_error *err);
+/* Puts a complete upload in place; *ret is the image's JSON, *created
+ * whether the name is new. */
+int vms_image_upload_finish(struct vms *v, struct image_upload *u, json_t **ret, bool *created,
+                            struct spec_error *err);
+int vms_image_delete(struct vms *v, const char *name, struct spec_error *err);

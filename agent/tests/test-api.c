@@ -94,8 +94,9 @@ static const struct api_route *admit(struct fixture *f, const char *method, cons
                 .authorization = authz,
                 .content_length = content_length,
         };
+        struct api_upload *u;
 
-        return api_admit(f->api, &req, resp);
+        return api_admit(f->api, &req, resp, &u);
 }
 
 static void test_admit_unauthorized(void **state) {
@@ -202,8 +203,9 @@ static void test_dispatch(void **state) {
         struct api_response resp;
         const struct api_route *route;
         struct api_request req = { .method = "GET", .path = "/healthz" };
+        struct api_upload *upload;
 
-        route = api_admit(f->api, &req, &resp);
+        route = api_admit(f->api, &req, &resp, &upload);
         assert_non_null(route);
         api_dispatch(f->api, route, &req, &resp);
         assert_int_equal(resp.status, 200);
@@ -217,12 +219,13 @@ static void test_host_without_xen(void **state) {
         struct api_response resp;
         const struct api_route *route;
         struct api_request req = { .method = "GET", .path = "/v1/host", .authorization = "Bearer " TOKEN };
+        struct api_upload *upload;
         const char *message;
 
         if (access("/proc/xen/privcmd", F_OK) == 0 || access("/dev/xen/privcmd", F_OK) == 0)
                 skip(); /* under Xen this would be a real answer */
 
-        route = api_admit(f->api, &req, &resp);
+        route = api_admit(f->api, &req, &resp, &upload);
         assert_non_null(route);
         api_dispatch(f->api, route, &req, &resp);
         /* No Xen: an error that says what failed, never made-up numbers. */
