@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "console-log.h"
 #include "console-ws.h"
@@ -363,6 +364,9 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         }
         v->done = done;
         v->done_arg = done_arg;
+        /* The kernel's buffer is part of a viewer's queue too: keep it small,
+         * so that a stalled viewer costs little and is seen to be stalled. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int) { CONSOLE_VIEWER_QUEUE }, sizeof(int));
         r = ws_new(h->event, fd, &config, &viewer_callbacks, v, &v->ws);
         if (r >= 0 && extra_size > 0)
                 r = ws_feed(v->ws, extra, extra_size);
