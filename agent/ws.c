@@ -459,11 +459,11 @@ static void peer_closed(struct ws_conn *c, uint16_t code, const char *reason) {
 
 /* ---- wslay's callbacks ---- */
 
-static ssize_t wslay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *userdata) {
+static ssize_t wslay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags _unused_,
+                             void *userdata) {
         struct ws_conn *c = userdata;
         size_t n = len < c->rx_len ? len : c->rx_len;
 
-        (void) flags;
         if (n == 0) {
                 wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
                 return -1;
@@ -494,8 +494,8 @@ static ssize_t wslay_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, s
 }
 
 /* A server never masks. */
-static int wslay_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *userdata) {
-        (void) ctx, (void) buf, (void) len, (void) userdata;
+static int wslay_genmask_cb(wslay_event_context_ptr ctx _unused_, uint8_t *buf _unused_, size_t len _unused_,
+                            void *userdata _unused_) {
         return -1;
 }
 
@@ -703,10 +703,9 @@ static int dispatch_end(struct ws_conn *c) {
         return 0;
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_io(sd_event_source *s _unused_, int fd _unused_, uint32_t revents, void *userdata) {
         struct ws_conn *c = userdata;
 
-        (void) s, (void) fd;
         dispatch_begin(c);
         if (c->fed)
                 handle_fed(c);
@@ -718,10 +717,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return dispatch_end(c);
 }
 
-static int on_feed(sd_event_source *s, void *userdata) {
+static int on_feed(sd_event_source *s _unused_, void *userdata) {
         struct ws_conn *c = userdata;
 
-        (void) s;
         dispatch_begin(c);
         handle_fed(c);
         if (!c->free_requested && !c->finishing)
@@ -740,22 +738,21 @@ static void arm_ping_timer(struct ws_conn *c) {
                 arm_timer(c, c->ping_timer, next);
 }
 
-static int on_ping_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_ping_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct ws_conn *c = userdata;
+        uint64_t now = now_usec(c);
 
-        (void) s;
-        usec = now_usec(c);
         dispatch_begin(c);
         if (c->state == WS_OPEN) {
-                if (c->config.idle_timeout_usec != WS_NEVER && usec >= c->last_rx_usec + c->config.idle_timeout_usec)
+                if (c->config.idle_timeout_usec != WS_NEVER && now >= c->last_rx_usec + c->config.idle_timeout_usec)
                         abort_conn(c, "keep-alive timeout");
                 else {
-                        if (c->config.ping_interval_usec != WS_NEVER && usec >= c->next_ping_usec) {
+                        if (c->config.ping_interval_usec != WS_NEVER && now >= c->next_ping_usec) {
                                 struct wslay_event_msg ping = { .opcode = WSLAY_PING };
 
                                 if (wslay_event_queue_msg(c->wslay, &ping) == WSLAY_ERR_NOMEM)
                                         fail_conn(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
-                                c->next_ping_usec = usec + c->config.ping_interval_usec;
+                                c->next_ping_usec = now + c->config.ping_interval_usec;
                         }
                         if (c->state == WS_OPEN)
                                 arm_ping_timer(c);
@@ -764,10 +761,9 @@ static int on_ping_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return dispatch_end(c);
 }
 
-static int on_close_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_close_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct ws_conn *c = userdata;
 
-        (void) s, (void) usec;
         dispatch_begin(c);
         if (c->state == WS_CLOSING)
                 set_finish(c, c->report_code, c->report_reason);
