@@ -429,6 +429,7 @@ static const char *content_type_of(const char *name) {
                 { ".png", "image/png" },
                 { ".ico", "image/x-icon" },
                 { ".json", "application/json" },
+                { ".txt", "text/plain; charset=utf-8" },
                 { ".map", "application/json" },
                 { ".woff2", "font/woff2" },
         };

@@ -34,7 +34,6 @@ struct hub {
         struct log_watch watch;
         struct viewer *viewers;
         unsigned n_viewers;
-        unsigned next_id;
         struct viewer *writer;          /* the lease holder, or NULL */
         const char *last_state;
         unsigned last_boot;
@@ -45,6 +44,8 @@ struct console_hubs {
         sd_event *event;
         struct vms *vms;
         struct hub *hubs;
+        unsigned n_viewers;             /* in all hubs */
+        unsigned next_id;               /* viewer ids: unique while the agent runs */
 };
 
 static const char *const console_names[] = {
@@ -188,6 +189,7 @@ static void viewer_leave(struct viewer *v) {
                 if (*p == v) {
                         *p = v->next;
                         hub->n_viewers--;
+                        hub->owner->n_viewers--;
                         break;
                 }
         if (hub->writer == v) {
@@ -265,8 +267,10 @@ static void on_text(struct ws_conn *c, const char *text, size_t len) {
                 }
         } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "steal") == 0) {
                 if (hub->writer != v) {
+                        bool taken = !hub->writer;
+
                         hub->writer = v;
-                        broadcast_lease(hub, "stolen", v);
+                        broadcast_lease(hub, taken ? "taken" : "stolen", v);
                 }
         } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "release") == 0) {
                 if (hub->writer == v) {
@@ -322,6 +326,9 @@ int console_hubs_admit(struct console_hubs *h, struct vm *vm, enum vm_console c,
         if (hub && hub->n_viewers >= CONSOLE_VIEWERS_MAX)
                 return spec_error_set(err, 503, "too_many_viewers", NULL, -EUSERS,
                                       "this console already has %d viewers", CONSOLE_VIEWERS_MAX);
+        if (h->n_viewers >= CONSOLE_VIEWERS_TOTAL_MAX)
+                return spec_error_set(err, 503, "too_many_viewers", NULL, -EUSERS,
+                                      "the agent already serves %d console viewers", CONSOLE_VIEWERS_TOTAL_MAX);
         return 0;
 }
 
@@ -333,7 +340,7 @@ static struct hub *hub_get(struct console_hubs *h, struct vm *vm, enum vm_consol
         hub = calloc(1, sizeof(*hub));
         if (!hub)
                 return NULL;
-        *hub = (struct hub) { .owner = h, .vm = vm, .console = c, .next_id = 1 };
+        *hub = (struct hub) { .owner = h, .vm = vm, .console = c };
         hub->watch.on_change = hub_changed;
         if (vm_console_watch(vm, c, &hub->watch) < 0) {
                 free(hub);
@@ -366,7 +373,7 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         v->done_arg = done_arg;
         /* The kernel's buffer is part of a viewer's queue too: keep it small,
          * so that a stalled viewer costs little and is seen to be stalled. */
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int) { CONSOLE_VIEWER_QUEUE }, sizeof(int));
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int) { CONSOLE_VIEWER_SNDBUF }, sizeof(int));
         r = ws_new(h->event, fd, &config, &viewer_callbacks, v, &v->ws);
         if (r >= 0 && extra_size > 0)
                 r = ws_feed(v->ws, extra, extra_size);
@@ -384,7 +391,7 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         } else if (!(hub = hub_get(h, vm, c))) {
                 refuse = WS_CLOSE_INTERNAL_ERROR;
                 why = "out of memory";
-        } else if (hub->n_viewers >= CONSOLE_VIEWERS_MAX) {
+        } else if (hub->n_viewers >= CONSOLE_VIEWERS_MAX || h->n_viewers >= CONSOLE_VIEWERS_TOTAL_MAX) {
                 refuse = WS_CLOSE_POLICY;
                 why = "too many viewers";
         }
@@ -397,13 +404,14 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         }
 
         v->hub = hub;
-        v->id = hub->next_id++;
+        v->id = ++h->next_id;
         v->cursor = console_log_end(log);
         if (from_set)
                 v->cursor = from;
         v->next = hub->viewers;
         hub->viewers = v;
         hub->n_viewers++;
+        h->n_viewers++;
         send_json(v, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:s,s:I}", "type", "hello", "vm", vm_name,
                                "console", console_names[c], "viewer", (json_int_t) v->id, "offset",
                                (json_int_t) v->cursor, "log_start", (json_int_t) console_log_start(log), "log_end",
@@ -426,6 +434,7 @@ struct console_hubs *console_hubs_free(struct console_hubs *h) {
                         struct viewer *v = hub->viewers;
 
                         hub->viewers = v->next;
+                        h->n_viewers--;
                         (void) ws_close(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
                         viewer_free(v);
                 }

@@ -15,11 +15,13 @@
 #include "vms.h"
 
 #define CONSOLE_VIEWERS_MAX 64                    /* per console */
+#define CONSOLE_VIEWERS_TOTAL_MAX 128             /* in all: HTTP connections stay free for the API */
 #define CONSOLE_VIEWER_QUEUE (64 * 1024)          /* queued to one viewer's socket at a time */
+#define CONSOLE_VIEWER_SNDBUF (16 * 1024)         /* the kernel's send buffer of a viewer's socket */
 /* A viewer whose queue stayed full this long, and that is further behind
  * than LAG_MAX when it reads again, is moved on to LAG_KEEP before the end. */
 #define CONSOLE_VIEWER_STALL_USEC (5ULL * 1000 * 1000)
-#define CONSOLE_VIEWER_LAG_MAX (256 * 1024)
+#define CONSOLE_VIEWER_LAG_MAX (128 * 1024)
 #define CONSOLE_VIEWER_LAG_KEEP (64 * 1024)
 #define CONSOLE_INPUT_MAX (64 * 1024)             /* longest input message */
 #define CONSOLE_WS_CLOSE_VM_DELETED 4404
