@@ -230,6 +230,7 @@ function renderVms(list) {
   const tbody = $("#vms tbody");
   const seen = new Set();
   list.sort((x, y) => x.name.localeCompare(y.name));
+  let at = tbody.firstElementChild;
   for (const vm of list) {
     seen.add(vm.name);
     let row = rows.get(vm.name);
@@ -238,7 +239,10 @@ function renderVms(list) {
       rows.set(vm.name, row);
     }
     updateRow(row, vm);
-    tbody.append(row.tr); // keeps the rows in name order
+    // Rows stay in name order; a row already in place is not moved (moving
+    // it would drop a click in progress).
+    if (row.tr === at) at = at.nextElementSibling;
+    else tbody.insertBefore(row.tr, at);
   }
   for (const [name, row] of rows) {
     if (!seen.has(name)) {
