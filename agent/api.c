@@ -1,14 +1,20 @@
 /* api.c: owns the REST API's routing table and handlers (see api.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "auth.h"
 #include "console-log.h"
 #include "host.h"
 #include "images.h"
+#include "session.h"
 #include "vms.h"
 
 struct api {
@@ -16,7 +22,12 @@ struct api {
         struct xen *xen;
         struct host_paths paths;
         struct vms *vms;
+        struct sessions *sessions;
+        char *web_dir;
 };
+
+/* The web console's files are small; a bigger one is a mistake. */
+#define API_WEB_FILE_MAX (8 * 1024 * 1024)
 
 /* Bodies: JSON requests are small; console input is a few keystrokes or a
  * pasted script. A log answer carries at most this much; clients page with
@@ -51,11 +62,20 @@ static void handle_vm_action(struct api *a, const struct api_request *req, struc
 static void handle_console_input(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_console_log(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_images_list(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_web(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_session_create(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_session_get(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_session_delete(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_image_put(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_image_delete(struct api *a, const struct api_request *req, struct api_response *resp);
 
 static const struct api_route routes[] = {
+        { "GET", "/", 0, handle_web, BODY_BUFFERED },
+        { "GET", "/assets/*", 0, handle_web, BODY_BUFFERED },
         { "GET", "/healthz", 0, handle_healthz, BODY_BUFFERED },
+        { "POST", "/v1/session", API_JSON_BODY_MAX, handle_session_create, BODY_BUFFERED },
+        { "GET", "/v1/session", 0, handle_session_get, BODY_BUFFERED },
+        { "DELETE", "/v1/session", 0, handle_session_delete, BODY_BUFFERED },
         { "GET", "/v1/host", 0, handle_host, BODY_BUFFERED },
         { "GET", "/v1/images", 0, handle_images_list, BODY_BUFFERED },
         { "PUT", "/v1/images/*", IMAGE_SIZE_MAX, handle_image_put, BODY_UPLOAD },
@@ -99,12 +119,18 @@ static bool path_match(const char *pattern, const char *path, char caps[][128], 
         return *pattern == '\0' && *path == '\0';
 }
 
-int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, struct api **ret) {
+int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, const char *web_dir,
+            struct api **ret) {
         struct api *a = calloc(1, sizeof(*a));
 
         if (!a)
                 return -ENOMEM;
         *a = (struct api) { .auth = auth, .xen = xen, .paths = *paths };
+        a->web_dir = strdup(web_dir ? web_dir : API_WEB_DIR_DEFAULT);
+        if (!a->web_dir || sessions_new(&a->sessions) < 0) {
+                api_free(a);
+                return -ENOMEM;
+        }
         *ret = a;
         return 0;
 }
@@ -114,6 +140,10 @@ void api_set_vms(struct api *a, struct vms *vms) {
 }
 
 struct api *api_free(struct api *a) {
+        if (!a)
+                return NULL;
+        sessions_free(a->sessions);
+        free(a->web_dir);
         free(a);
         return NULL;
 }
@@ -191,6 +221,19 @@ void api_response_error(struct api_response *resp, unsigned status, const char *
         response_json(resp, status, body);
 }
 
+void api_response_header(struct api_response *resp, const char *name, const char *format, ...) {
+        va_list ap;
+
+        for (size_t i = 0; i < ELEMENTSOF(resp->extra); i++)
+                if (!resp->extra[i].name) {
+                        resp->extra[i].name = name;
+                        va_start(ap, format);
+                        vsnprintf(resp->extra[i].value, sizeof(resp->extra[i].value), format, ap);
+                        va_end(ap);
+                        return;
+                }
+}
+
 void api_response_body_too_large(struct api_response *resp, const struct api_route *route) {
         api_response_error(resp, 413, "payload_too_large", NULL,
                            "the request body is larger than the %zu bytes %s %s accepts",
@@ -198,6 +241,65 @@ void api_response_body_too_large(struct api_response *resp, const struct api_rou
 }
 
 static struct api_upload *upload_begin(struct api *a, const struct api_request *req, struct api_response *resp);
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static const char *header(const struct api_request *req, const char *name) {
+        return req->header ? req->header(req->query_ctx, name) : NULL;
+}
+
+/* POST /v1/session is how one authenticates. */
+static bool is_login(const struct api_request *req) {
+        return strcmp(req->method, "POST") == 0 && strcmp(req->path, "/v1/session") == 0;
+}
+
+/* Whether Origin names this agent as the client reached it (Host). */
+static bool origin_is_self(const struct api_request *req) {
+        const char *origin = header(req, "Origin"), *host = header(req, "Host"), *rest;
+
+        if (!origin || !host || !*host)
+                return false;
+        if (strncasecmp(origin, "http://", 7) == 0)
+                rest = origin + 7;
+        else if (strncasecmp(origin, "https://", 8) == 0)
+                rest = origin + 8;
+        else
+                return false;
+        return strcasecmp(rest, host) == 0;
+}
+
+/* Bearer token, or a session cookie; with the cookie, a request that
+ * changes something or opens a websocket must come from our own page. Fills
+ * *resp (401 or 403) when not. */
+static bool authenticated(struct api *a, const struct api_request *req, struct api_response *resp) {
+        const char *cookie = header(req, "Cookie");
+
+        if (auth_check(a->auth, req->authorization))
+                return true;
+        if (!req->authorization && sessions_check(a->sessions, cookie, now_usec(), NULL)) {
+                bool unsafe = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+
+                if ((unsafe || header(req, "Upgrade")) && !origin_is_self(req)) {
+                        api_response_error(resp, 403, "bad_origin", NULL,
+                                           "a request with the session cookie must come from the agent's own "
+                                           "page (Origin)");
+                        return false;
+                }
+                return true;
+        }
+        api_response_error(resp, 401, "unauthorized", NULL,
+                           req->authorization ? "the bearer token is not valid"
+                           : cookie && strstr(cookie, SESSION_COOKIE "=")
+                                   ? "the session has ended: log in again"
+                                   : "an Authorization: Bearer token (or a session cookie) is required");
+        resp->challenge = true;
+        return false;
+}
 
 const struct api_route *api_admit(struct api *a, const struct api_request *req, struct api_response *resp,
                                   struct api_upload **upload) {
@@ -209,13 +311,8 @@ const struct api_route *api_admit(struct api *a, const struct api_request *req, 
 
         /* Authenticate before routing, so that without the token nothing can
          * be learnt about which /v1 paths exist. */
-        if (api_path_needs_auth(req->path) && !auth_check(a->auth, req->authorization)) {
-                api_response_error(resp, 401, "unauthorized", NULL,
-                                   req->authorization ? "the bearer token is not valid"
-                                                      : "an Authorization: Bearer token is required");
-                resp->challenge = true;
+        if (api_path_needs_auth(req->path) && !is_login(req) && !authenticated(a, req, resp))
                 return NULL;
-        }
 
         r = api_route_lookup(req->method, req->path, &route, resp->allow, sizeof(resp->allow));
         if (r == -ENOENT) {
@@ -243,6 +340,153 @@ const struct api_route *api_admit(struct api *a, const struct api_request *req, 
 void api_dispatch(struct api *a, const struct api_route *route, const struct api_request *req,
                   struct api_response *resp) {
         route->handler(a, req, resp);
+}
+
+/* ---- the browser's session ---- */
+
+static void handle_session_create(struct api *a, const struct api_request *req, struct api_response *resp) {
+        char id[SESSION_ID_LEN + 1];
+        json_error_t e;
+        json_t *body, *token;
+        const char *key;
+        json_t *v;
+
+        body = req->body_size ? json_loadb(req->body, req->body_size, JSON_REJECT_DUPLICATES, &e) : NULL;
+        if (!json_is_object(body)) {
+                json_decref(body);
+                api_response_error(resp, 400, "invalid_json", NULL, "the body must be {\"token\": \"...\"}");
+                return;
+        }
+        json_object_foreach(body, key, v)
+                if (strcmp(key, "token") != 0) {
+                        api_response_error(resp, 400, "unknown_field", NULL, "unknown field \"%.64s\"", key);
+                        json_decref(body);
+                        return;
+                }
+        token = json_object_get(body, "token");
+        if (!json_is_string(token)) {
+                api_response_error(resp, 400, "invalid_field", "token", "token must be a string");
+                json_decref(body);
+                return;
+        }
+        if (!auth_check_token(a->auth, json_string_value(token), json_string_length(token))) {
+                json_decref(body);
+                api_response_error(resp, 401, "unauthorized", "token", "the token is not valid");
+                return;
+        }
+        json_decref(body);
+        if (sessions_create(a->sessions, now_usec(), id) < 0) {
+                api_response_error(resp, 500, "internal_error", NULL, "no randomness for a session id");
+                return;
+        }
+        api_response_done(resp);
+        resp->status = 204;
+        resp->empty = true;
+        api_response_header(resp, "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
+                            SESSION_COOKIE, id, SESSION_LIFETIME_SEC);
+        api_response_header(resp, "Cache-Control", "no-store");
+        explicit_bzero(id, sizeof(id));
+}
+
+static void handle_session_get(struct api *a, const struct api_request *req, struct api_response *resp) {
+        uint64_t left = 0;
+        bool cookie = !auth_check(a->auth, req->authorization) &&
+                      sessions_check(a->sessions, header(req, "Cookie"), now_usec(), &left);
+
+        response_json(resp, 200, json_pack("{s:b,s:s,s:o}", "authenticated", 1, "via", cookie ? "cookie" : "bearer",
+                                           "expires_in", cookie ? json_integer((json_int_t) left) : json_null()));
+        api_response_header(resp, "Cache-Control", "no-store");
+}
+
+static void handle_session_delete(struct api *a, const struct api_request *req, struct api_response *resp) {
+        sessions_end(a->sessions, header(req, "Cookie"));
+        api_response_done(resp);
+        resp->status = 204;
+        resp->empty = true;
+        api_response_header(resp, "Set-Cookie", "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", SESSION_COOKIE);
+}
+
+/* ---- the web console's files ---- */
+
+static const char *content_type_of(const char *name) {
+        static const struct {
+                const char *ext, *type;
+        } types[] = {
+                { ".html", "text/html; charset=utf-8" },
+                { ".js", "text/javascript; charset=utf-8" },
+                { ".mjs", "text/javascript; charset=utf-8" },
+                { ".css", "text/css; charset=utf-8" },
+                { ".svg", "image/svg+xml" },
+                { ".png", "image/png" },
+                { ".ico", "image/x-icon" },
+                { ".json", "application/json" },
+                { ".map", "application/json" },
+                { ".woff2", "font/woff2" },
+        };
+        const char *dot = strrchr(name, '.');
+
+        for (size_t i = 0; dot && i < ELEMENTSOF(types); i++)
+                if (strcmp(dot, types[i].ext) == 0)
+                        return types[i].type;
+        return "application/octet-stream";
+}
+
+/* GET / and GET /assets/NAME: a file of the web folder, by one plain name. */
+static void handle_web(struct api *a, const struct api_request *req, struct api_response *resp) {
+        char caps[1][128];
+        const char *name = "index.html";
+        _cleanup_close_ int dir = -1, fd = -1;
+        struct stat st;
+        size_t done = 0;
+        char *buf;
+
+        if (strcmp(req->path, "/") != 0) {
+                if (!path_match("/assets/*", req->path, caps, 1) || !spec_name_is_valid(caps[0], 100)) {
+                        api_response_error(resp, 404, "not_found", NULL, "there is nothing at %s", req->path);
+                        return;
+                }
+                name = caps[0];
+        }
+        dir = open(a->web_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = dir < 0 ? -1 : openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                api_response_error(resp, 404, "not_found", NULL,
+                                   dir < 0 ? "this agent has no web console (%s is missing)" : "there is nothing at %s",
+                                   dir < 0 ? a->web_dir : req->path);
+                return;
+        }
+        if (st.st_size > API_WEB_FILE_MAX) {
+                api_response_error(resp, 500, "internal_error", NULL, "%s is too large to serve", name);
+                return;
+        }
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf) {
+                api_response_error(resp, 500, "internal_error", NULL, "out of memory");
+                return;
+        }
+        while (done < (size_t) st.st_size) {
+                ssize_t n = read(fd, buf + done, (size_t) st.st_size - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                done += (size_t) n;
+        }
+        api_response_done(resp);
+        resp->status = 200;
+        resp->raw = buf;
+        resp->raw_size = done;
+        resp->content_type = content_type_of(name);
+        api_response_header(resp, "Cache-Control", "no-cache");
+        api_response_header(resp, "X-Content-Type-Options", "nosniff");
+        if (strcmp(name, "index.html") == 0) {
+                /* Scripts and connections only from the agent itself. */
+                api_response_header(resp, "Content-Security-Policy",
+                                    "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                    "img-src 'self' data:; frame-ancestors 'none'");
+                api_response_header(resp, "X-Frame-Options", "DENY");
+        }
 }
 
 static void handle_healthz(struct api *a _unused_, const struct api_request *req _unused_,
@@ -664,8 +908,7 @@ static void handle_console_log(struct api *a, const struct api_request *req, str
                 resp->status = 200;
                 resp->stream = &st->base;
                 resp->content_type = "application/octet-stream";
-                resp->extra[0].name = "X-Xvmd-Log-Start";
-                snprintf(resp->extra[0].value, sizeof(resp->extra[0].value), "%llu", (unsigned long long) off);
+                api_response_header(resp, "X-Xvmd-Log-Start", "%llu", (unsigned long long) off);
                 return;
         }
 
@@ -687,8 +930,6 @@ static void handle_console_log(struct api *a, const struct api_request *req, str
         resp->raw = buf;
         resp->raw_size = (size_t) n;
         resp->content_type = "application/octet-stream";
-        resp->extra[0].name = "X-Xvmd-Log-Start";
-        snprintf(resp->extra[0].value, sizeof(resp->extra[0].value), "%llu", (unsigned long long) off);
-        resp->extra[1].name = "X-Xvmd-Log-End";
-        snprintf(resp->extra[1].value, sizeof(resp->extra[1].value), "%llu", (unsigned long long) (off + (uint64_t) n));
+        api_response_header(resp, "X-Xvmd-Log-Start", "%llu", (unsigned long long) off);
+        api_response_header(resp, "X-Xvmd-Log-End", "%llu", (unsigned long long) (off + (uint64_t) n));
 }

@@ -31,6 +31,8 @@ struct api_request {
         /* A query-string argument by name, or NULL (may be NULL itself). */
         const char *(*query)(const void *ctx, const char *key);
         const void *query_ctx;
+        /* A request header by name (case-insensitive), or NULL (may be NULL itself). */
+        const char *(*header)(const void *ctx, const char *name);
         const char *authorization; /* the header, or NULL */
         uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
         const char *body;
@@ -59,14 +61,18 @@ struct api_response {
         struct api_stream *stream; /* owned: a streamed body of content_type */
         struct {
                 const char *name;
-                char value[32];
-        } extra[2];         /* more headers, name NULL when unused */
+                char value[160];
+        } extra[4];         /* more headers, name NULL when unused (see api_response_header) */
         char allow[64];     /* for 405: the Allow header, else "" */
         bool challenge;     /* for 401: send WWW-Authenticate */
 };
 
-/* auth and xen are borrowed and must outlive the api. */
-int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, struct api **ret);
+#define API_WEB_DIR_DEFAULT "/usr/share/xvmd/web"
+
+/* auth and xen are borrowed and must outlive the api. web_dir holds the web
+ * console's files (NULL: API_WEB_DIR_DEFAULT). */
+int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, const char *web_dir,
+            struct api **ret);
 struct api *api_free(struct api *a);
 DEFINE_CLEANUP_FUNC(struct api, api_free);
 
@@ -109,6 +115,10 @@ void api_response_body_too_large(struct api_response *resp, const struct api_rou
  * may be NULL. */
 void api_response_error(struct api_response *resp, unsigned status, const char *code, const char *field,
                         const char *format, ...) _printf_(5, 6);
+
+/* Adds a header to *resp (silently dropped when all extra slots are used:
+ * a programming error the tests catch). */
+void api_response_header(struct api_response *resp, const char *name, const char *format, ...) _printf_(3, 4);
 
 /* Frees what *resp owns. */
 void api_response_done(struct api_response *resp);

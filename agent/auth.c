@@ -147,12 +147,19 @@ int auth_parse_bearer(const char *header, const char **ret_token, size_t *ret_le
 }
 
 bool auth_check(const struct auth *a, const char *authorization) {
-        unsigned char given[AUTH_TOKEN_MAX] = { 0 };
-        volatile unsigned char diff = 0;
         const char *token;
         size_t len;
 
         if (!a || auth_parse_bearer(authorization, &token, &len) < 0)
+                return false;
+        return auth_check_token(a, token, len);
+}
+
+bool auth_check_token(const struct auth *a, const char *token, size_t len) {
+        unsigned char given[AUTH_TOKEN_MAX] = { 0 };
+        volatile unsigned char diff = 0;
+
+        if (!a || !token)
                 return false;
         /* The length of what the client sent is no secret; ours is. */
         if (len > AUTH_TOKEN_MAX)

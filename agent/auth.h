@@ -35,3 +35,5 @@ int auth_parse_bearer(const char *header, const char **ret_token, size_t *ret_le
 /* Whether the Authorization header carries the token. The comparison takes
  * the same time whatever the token's length or where the first mismatch is. */
 bool auth_check(const struct auth *a, const char *authorization);
+/* The same check for a bare token (a browser's login). */
+bool auth_check_token(const struct auth *a, const char *token, size_t len);

@@ -13,17 +13,19 @@ static void help(void) {
                "  --token-file PATH    file holding the API bearer token, mode 0600 or\n"
                "                       stricter (default /etc/xvmd/token)\n"
                "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
+               "  --web-dir PATH       the web console's files (default /usr/share/xvmd/web)\n"
                "  --help               show this help\n"
                "  --version            show the version\n");
 }
 
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
-        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_VERSION };
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "web-dir", required_argument, NULL, ARG_WEB_DIR },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -40,6 +42,9 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                         break;
                 case ARG_STATE_DIR:
                         config->state_dir = optarg;
+                        break;
+                case ARG_WEB_DIR:
+                        config->web_dir = optarg;
                         break;
                 case 'h':
                         help();

@@ -124,7 +124,7 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
 
         r = xen_new(&m->xen);
         if (r >= 0)
-                r = api_new(m->auth, m->xen, &HOST_PATHS_DEFAULT, &m->api);
+                r = api_new(m->auth, m->xen, &HOST_PATHS_DEFAULT, config->web_dir, &m->api);
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
 

@@ -9,6 +9,7 @@ struct manager_config {
         const char *listen;     /* "ADDR:PORT"; unused under socket activation */
         const char *token_file;
         const char *state_dir;
+        const char *web_dir;    /* the web console's files */
 };
 
 #define MANAGER_CONFIG_DEFAULT                         \
@@ -16,6 +17,7 @@ struct manager_config {
                 .listen = "0.0.0.0:8080",              \
                 .token_file = "/etc/xvmd/token",       \
                 .state_dir = "/var/lib/xvmd",          \
+                .web_dir = "/usr/share/xvmd/web",      \
         })
 
 struct manager;

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -24,7 +25,7 @@ static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
 
         if (!f || auth_new(TOKEN, strlen(TOKEN), &f->auth, NULL) < 0 || xen_new(&f->xen) < 0 ||
-            api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, &f->api) < 0)
+            api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, NULL, &f->api) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -147,9 +148,103 @@ static void test_admit_routing(void **state) {
         /* Outside /v1 no token is needed, and a wrong one does not matter. */
         assert_non_null(admit(f, "GET", "/healthz", NULL, 0, &resp));
         assert_non_null(admit(f, "GET", "/healthz", "Bearer nope", 0, &resp));
-        assert_null(admit(f, "GET", "/", NULL, 0, &resp));
+        assert_null(admit(f, "GET", "/nothing-here", NULL, 0, &resp));
         assert_int_equal(resp.status, 404);
         api_response_done(&resp);
+        /* The web console's page and files need no token either. */
+        assert_non_null(admit(f, "GET", "/", NULL, 0, &resp));
+        assert_non_null(admit(f, "GET", "/assets/app.js", NULL, 0, &resp));
+}
+
+/* Headers for the cookie tests: name=value pairs, NULL-terminated. */
+static const char *const *test_headers;
+
+static const char *lookup_header(const void *ctx _unused_, const char *name) {
+        for (const char *const *h = test_headers; h && *h; h += 2)
+                if (strcasecmp(h[0], name) == 0)
+                        return h[1];
+        return NULL;
+}
+
+static unsigned admit_with(struct fixture *f, const char *method, const char *path, const char *const *headers) {
+        struct api_request req = { .method = method, .path = path, .header = lookup_header,
+                                   .content_length = 0 };
+        struct api_response resp;
+        struct api_upload *u;
+        const struct api_route *route;
+
+        test_headers = headers;
+        req.authorization = lookup_header(NULL, "Authorization");
+        route = api_admit(f->api, &req, &resp, &u);
+        api_response_done(&resp);
+        return route ? 200 : resp.status;
+}
+
+static void test_session_cookie(void **state) {
+        struct fixture *f = *state;
+        struct api_request req = { .method = "POST", .path = "/v1/session", .header = lookup_header };
+        char cookie[200], bad_cookie[200];
+        struct api_response resp;
+        struct api_upload *u;
+        const struct api_route *route;
+        const char *set_cookie = NULL;
+
+        /* A wrong token gets no session. */
+        test_headers = NULL;
+        req.body = "{\"token\":\"wrong-token-wrong-token\"}";
+        req.body_size = strlen(req.body);
+        route = api_admit(f->api, &req, &resp, &u);
+        assert_non_null(route); /* the login itself needs no authentication */
+        api_dispatch(f->api, route, &req, &resp);
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+
+        req.body = "{\"token\":\"" TOKEN "\"}";
+        req.body_size = strlen(req.body);
+        api_dispatch(f->api, route, &req, &resp);
+        assert_int_equal(resp.status, 204);
+        for (size_t i = 0; i < ELEMENTSOF(resp.extra); i++)
+                if (resp.extra[i].name && strcmp(resp.extra[i].name, "Set-Cookie") == 0)
+                        set_cookie = resp.extra[i].value;
+        assert_non_null(set_cookie);
+        assert_non_null(strstr(set_cookie, "HttpOnly"));
+        assert_non_null(strstr(set_cookie, "SameSite=Strict"));
+        snprintf(cookie, sizeof(cookie), "other=1; %.*s", (int) strcspn(set_cookie, ";"), set_cookie);
+        api_response_done(&resp);
+        snprintf(bad_cookie, sizeof(bad_cookie), "%s", cookie);
+        bad_cookie[strlen(bad_cookie) - 1] ^= 1;
+
+        /* Reading with the cookie needs no Origin... */
+        assert_int_equal(admit_with(f, "GET", "/v1/host", (const char *[]) { "Cookie", cookie, NULL }), 200);
+        assert_int_equal(admit_with(f, "GET", "/v1/host", (const char *[]) { "Cookie", bad_cookie, NULL }), 401);
+        /* ...changing something or opening a websocket does. */
+        assert_int_equal(admit_with(f, "DELETE", "/v1/vms/x", (const char *[]) { "Cookie", cookie, NULL }), 403);
+        assert_int_equal(admit_with(f, "DELETE", "/v1/vms/x",
+                                    (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Origin",
+                                                       "http://evil.example", NULL }),
+                         403);
+        assert_int_equal(admit_with(f, "GET", "/v1/vms/x/consoles/pv/ws",
+                                    (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Upgrade",
+                                                       "websocket", NULL }),
+                         403);
+        assert_int_equal(admit_with(f, "DELETE", "/v1/vms/x",
+                                    (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Origin",
+                                                       "http://127.0.0.1:8080", NULL }),
+                         200);
+        /* A wrong bearer token is not saved by a good cookie. */
+        assert_int_equal(admit_with(f, "GET", "/v1/host",
+                                    (const char *[]) { "Cookie", cookie, "Authorization", "Bearer nope", NULL }),
+                         401);
+
+        /* Logging out ends it. */
+        test_headers = (const char *[]) { "Cookie", cookie, "Host", "h:1", "Origin", "http://h:1", NULL };
+        req = (struct api_request) { .method = "DELETE", .path = "/v1/session", .header = lookup_header };
+        route = api_admit(f->api, &req, &resp, &u);
+        assert_non_null(route);
+        api_dispatch(f->api, route, &req, &resp);
+        assert_int_equal(resp.status, 204);
+        api_response_done(&resp);
+        assert_int_equal(admit_with(f, "GET", "/v1/host", (const char *[]) { "Cookie", cookie, NULL }), 401);
 }
 
 static void test_admit_body_limit(void **state) {
@@ -243,6 +338,7 @@ int main(void) {
                 cmocka_unit_test(test_needs_auth),
                 cmocka_unit_test_setup_teardown(test_admit_unauthorized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_admit_routing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_session_cookie, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_admit_body_limit, setup, teardown),
                 cmocka_unit_test(test_error_body),
                 cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),

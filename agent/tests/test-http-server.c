@@ -46,7 +46,7 @@ static int setup(void **state) {
         int fd;
 
         if (!f || sd_event_new(&f->event) < 0 || auth_new(TOKEN, strlen(TOKEN), &f->auth, NULL) < 0 ||
-            xen_new(&f->xen) < 0 || api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, &f->api) < 0)
+            xen_new(&f->xen) < 0 || api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, NULL, &f->api) < 0)
                 return -1;
         if (address_parse("127.0.0.1:0", &ss, &len) < 0)
                 return -1;
