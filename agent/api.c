@@ -12,16 +12,19 @@
 #include "api.h"
 #include "auth.h"
 #include "console-log.h"
+#include "console-ws.h"
 #include "host.h"
 #include "images.h"
 #include "session.h"
 #include "vms.h"
+#include "ws-handshake.h"
 
 struct api {
         const struct auth *auth;
         struct xen *xen;
         struct host_paths paths;
         struct vms *vms;
+        struct console_hubs *hubs;
         struct sessions *sessions;
         char *web_dir;
 };
@@ -61,6 +64,7 @@ static void handle_vm_delete(struct api *a, const struct api_request *req, struc
 static void handle_vm_action(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_console_input(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_console_log(struct api *a, const struct api_request *req, struct api_response *resp);
+static void handle_console_ws(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_images_list(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_web(struct api *a, const struct api_request *req, struct api_response *resp);
 static void handle_session_create(struct api *a, const struct api_request *req, struct api_response *resp);
@@ -87,6 +91,7 @@ static const struct api_route routes[] = {
         { "POST", "/v1/vms/*/*", API_JSON_BODY_MAX, handle_vm_action, BODY_BUFFERED },
         { "POST", "/v1/vms/*/consoles/*/input", API_INPUT_BODY_MAX, handle_console_input, BODY_BUFFERED },
         { "GET", "/v1/vms/*/consoles/*/log", 0, handle_console_log, BODY_BUFFERED },
+        { "GET", "/v1/vms/*/consoles/*/ws", 0, handle_console_ws, BODY_BUFFERED },
 };
 
 /* Matches path against a route pattern; "*" takes one non-empty segment,
@@ -135,8 +140,9 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
         return 0;
 }
 
-void api_set_vms(struct api *a, struct vms *vms) {
+void api_set_vms(struct api *a, struct vms *vms, struct console_hubs *hubs) {
         a->vms = vms;
+        a->hubs = hubs;
 }
 
 struct api *api_free(struct api *a) {
@@ -194,6 +200,9 @@ void api_response_done(struct api_response *resp) {
         if (resp->stream)
                 resp->stream->free(resp->stream);
         resp->stream = NULL;
+        if (resp->upgrade)
+                resp->upgrade->free(resp->upgrade);
+        resp->upgrade = NULL;
 }
 
 static void response_json(struct api_response *resp, unsigned status, json_t *body) {
@@ -932,4 +941,92 @@ static void handle_console_log(struct api *a, const struct api_request *req, str
         resp->content_type = "application/octet-stream";
         api_response_header(resp, "X-Xvmd-Log-Start", "%llu", (unsigned long long) off);
         api_response_header(resp, "X-Xvmd-Log-End", "%llu", (unsigned long long) (off + (uint64_t) n));
+}
+
+/* GET .../ws: a websocket viewer (api/console-websocket.md). Everything that
+ * can be refused is refused here, as HTTP; the viewer itself starts once
+ * the 101 is out. */
+struct ws_upgrade {
+        struct api_upgrade base;
+        struct console_hubs *hubs;
+        char vm[VM_NAME_MAX + 1];
+        enum vm_console console;
+        bool from_set;
+        uint64_t from;
+};
+
+static void ws_upgrade_start(struct api_upgrade *u, int fd, const void *extra, size_t extra_size,
+                             void (*done)(void *arg), void *done_arg) {
+        struct ws_upgrade *w = (struct ws_upgrade *) u;
+
+        console_hubs_join(w->hubs, w->vm, w->console, w->from_set, w->from, fd, extra, extra_size, done, done_arg);
+        free(w);
+}
+
+static void ws_upgrade_free(struct api_upgrade *u) {
+        free(u);
+}
+
+static void handle_console_ws(struct api *a, const struct api_request *req, struct api_response *resp) {
+        struct ws_handshake_request hs = {
+                .method = req->method,
+                .upgrade = header(req, "Upgrade"),
+                .connection = header(req, "Connection"),
+                .version = header(req, "Sec-WebSocket-Version"),
+                .key = header(req, "Sec-WebSocket-Key"),
+        };
+        const char *from = req->query ? req->query(req->query_ctx, "from") : NULL;
+        char accept[WS_HANDSHAKE_ACCEPT_LEN + 1];
+        struct ws_handshake_error hs_err;
+        struct spec_error err = { 0 };
+        struct ws_upgrade *w;
+        struct console_log *log;
+        enum vm_console c;
+        struct vm *vm;
+        uint64_t off = 0;
+
+        if (!a->hubs) {
+                api_response_error(resp, 503, "xen_unavailable", NULL, "the agent manages no VMs here");
+                return;
+        }
+        vm = path_console(a, req, "/v1/vms/*/consoles/*/ws", &c, resp);
+        if (!vm)
+                return;
+        log = vm_console_log(vm, c);
+        if (from && (parse_offset(from, &off) < 0 || off < console_log_start(log) || off > console_log_end(log))) {
+                api_response_error(resp, 416, "offset_out_of_range", "from",
+                                   "from must be an offset between %llu and %llu",
+                                   (unsigned long long) console_log_start(log),
+                                   (unsigned long long) console_log_end(log));
+                return;
+        }
+        if (ws_handshake_check(&hs, &hs_err) < 0) {
+                api_response_error(resp, hs_err.status, hs_err.status == 426 ? "upgrade_required" : "bad_handshake",
+                                   hs_err.header, "%s", hs_err.message);
+                if (hs_err.status == 426) {
+                        api_response_header(resp, "Upgrade", "websocket");
+                        api_response_header(resp, "Sec-WebSocket-Version", WS_HANDSHAKE_VERSION);
+                }
+                return;
+        }
+        if (console_hubs_admit(a->hubs, vm, c, &err) < 0) {
+                response_spec_error(resp, &err);
+                return;
+        }
+        if (ws_handshake_accept(hs.key, accept) < 0 || !(w = calloc(1, sizeof(*w)))) {
+                api_response_error(resp, 500, "internal_error", NULL, "cannot answer the handshake");
+                return;
+        }
+        w->base = (struct api_upgrade) { .start = ws_upgrade_start, .free = ws_upgrade_free };
+        w->hubs = a->hubs;
+        snprintf(w->vm, sizeof(w->vm), "%s", vm_name(vm));
+        w->console = c;
+        w->from_set = from != NULL;
+        w->from = off;
+        api_response_done(resp);
+        resp->status = 101;
+        resp->empty = true;
+        resp->upgrade = &w->base;
+        api_response_header(resp, "Upgrade", "websocket");
+        api_response_header(resp, "Sec-WebSocket-Accept", "%s", accept);
 }

@@ -51,6 +51,17 @@ struct api_stream {
         void *wake_arg;
 };
 
+/* An answer that upgrades the connection (101, a websocket): once the 101
+ * is out, start() gets the socket and bytes already read past the request,
+ * and calls done(done_arg) when it no longer uses the socket (the HTTP
+ * server then closes it). start() consumes the upgrade; free() is for one
+ * that never started (the client went away first). */
+struct api_upgrade {
+        void (*start)(struct api_upgrade *u, int fd, const void *extra, size_t extra_size, void (*done)(void *arg),
+                      void *done_arg);
+        void (*free)(struct api_upgrade *u);
+};
+
 struct api_response {
         unsigned status;
         json_t *body;       /* owned; NULL only if memory ran out, or for raw/empty answers */
@@ -59,6 +70,7 @@ struct api_response {
         const char *content_type;
         bool empty;         /* no body at all (204) */
         struct api_stream *stream; /* owned: a streamed body of content_type */
+        struct api_upgrade *upgrade; /* owned: with status 101 */
         struct {
                 const char *name;
                 char value[160];
@@ -77,8 +89,10 @@ struct api *api_free(struct api *a);
 DEFINE_CLEANUP_FUNC(struct api, api_free);
 
 struct vms;
-/* The VMs the /v1/vms routes act on (borrowed); without it they answer 503. */
-void api_set_vms(struct api *a, struct vms *vms);
+struct console_hubs;
+/* The VMs the /v1/vms routes act on, and their consoles' websocket viewers
+ * (both borrowed); without them those routes answer 503. */
+void api_set_vms(struct api *a, struct vms *vms, struct console_hubs *hubs);
 
 /* Pure routing. HEAD is looked up as GET. A route's path may hold "*"
  * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for

@@ -34,7 +34,46 @@ struct http_request {
         size_t discarded; /* body bytes thrown away once too_large or the upload failed */
         struct api_upload *upload;      /* an upload route's body goes here */
         bool upload_failed;
+        struct api_upgrade *upgrade;    /* a 101 not yet started */
 };
+
+static void http_server_kick(struct http_server *s);
+
+/* An upgraded connection's handle, for giving the socket back. */
+struct upgraded {
+        struct http_server *server;
+        struct MHD_UpgradeResponseHandle *urh;
+};
+
+static void upgraded_done(void *arg) {
+        struct upgraded *u = arg;
+
+        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        /* MHD closes the socket in its next run. */
+        http_server_kick(u->server);
+        free(u);
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *c _unused_, void *req_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        struct http_server *s = cls;
+        struct http_request *rq = req_cls;
+        struct api_upgrade *up = rq ? rq->upgrade : NULL;
+        struct upgraded *u = calloc(1, sizeof(*u));
+
+        if (rq)
+                rq->upgrade = NULL;
+        if (!up || !u) {
+                if (up)
+                        up->free(up);
+                free(u);
+                MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+                return;
+        }
+        u->server = s;
+        u->urh = urh;
+        up->start(up, sock, extra_in, extra_in_size, upgraded_done, u);
+}
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
 
@@ -47,7 +86,6 @@ struct stream_ctx {
         bool suspended;
 };
 
-static void http_server_kick(struct http_server *s);
 
 static void stream_wake(void *arg) {
         struct stream_ctx *ctx = arg;
@@ -83,14 +121,20 @@ static void stream_free(void *cls) {
 }
 
 static enum MHD_Result send_response(struct http_server *server, struct MHD_Connection *c, const char *method,
-                                     const char *url, struct api_response *resp) {
+                                     const char *url, struct api_response *resp, struct http_request *rq) {
         struct MHD_Response *response = NULL;
         unsigned status = resp->status;
         enum MHD_Result ret;
         char *text = NULL;
         size_t n = 0;
 
-        if (resp->stream) {
+        if (resp->upgrade) {
+                response = rq ? MHD_create_response_for_upgrade(on_upgrade, server) : NULL;
+                if (response) {
+                        rq->upgrade = resp->upgrade; /* on_upgrade or on_request_completed takes it */
+                        resp->upgrade = NULL;
+                }
+        } else if (resp->stream) {
                 struct stream_ctx *ctx = calloc(1, sizeof(*ctx));
 
                 if (ctx) {
@@ -214,7 +258,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 req = make_request(c, method, url);
                 rq->route = api_admit(s->api, &req, &resp, &rq->upload);
                 if (!rq->route)
-                        return send_response(s, c, method, url, &resp);
+                        return send_response(s, c, method, url, &resp, rq);
                 return MHD_YES;
         }
 
@@ -278,7 +322,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 api_dispatch(s->api, rq->route, &req, &resp);
         }
         rq->route = NULL;
-        return send_response(s, c, method, url, &resp);
+        return send_response(s, c, method, url, &resp, rq);
 }
 
 static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c _unused_, void **con_cls,
@@ -288,6 +332,8 @@ static void on_request_completed(void *userdata _unused_, struct MHD_Connection 
         if (!rq)
                 return;
         api_upload_free(rq->upload);
+        if (rq->upgrade)
+                rq->upgrade->free(rq->upgrade);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
@@ -374,7 +420,7 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
         s->event = sd_event_ref(event);
         s->api = api;
 
-        s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
                                   0, NULL, NULL, on_request, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,

@@ -9,6 +9,7 @@
 #include "address.h"
 #include "api.h"
 #include "auth.h"
+#include "console-ws.h"
 #include "host.h"
 #include "http-server.h"
 #include "log.h"
@@ -24,6 +25,7 @@ struct manager {
         struct xen *xen;
         struct api *api;
         struct vms *vms;
+        struct console_hubs *hubs;
         struct http_server *http;
 };
 
@@ -133,7 +135,10 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
         if (!vms_have_xen(m->vms))
                 log_warning("No access to Xen's toolstack interfaces: VM routes will answer 503.");
-        api_set_vms(m->api, m->vms);
+        r = console_hubs_new(m->event, m->vms, &m->hubs);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start");
+        api_set_vms(m->api, m->vms, m->hubs);
 
         fd = open_listen_socket(config->listen);
         if (fd < 0)
@@ -149,6 +154,8 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
+        /* Websocket viewers first: their sockets go back to the HTTP server. */
+        console_hubs_free(m->hubs);
         http_server_free(m->http);
         api_free(m->api);
         vms_free(m->vms);

@@ -107,6 +107,15 @@ static json_t *read_json(int dir_fd, const char *name) {
         return json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
 }
 
+static void notify_watches(struct vm *vm, int c) {
+        for (struct log_watch *w = vm->watches[c], *next; w; w = next) {
+                next = w->next; /* on_change may unwatch */
+                w->on_change(w, false);
+        }
+}
+
+/* Saves the run state; every change of state or boot count comes through
+ * here, so the consoles' watchers hear of it here too. */
 static int save_run(struct vm *vm) {
         json_t *j = json_pack("{s:I,s:I,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
                               (json_int_t) vm->domid, "state", state_names[vm->state]);
@@ -116,6 +125,8 @@ static int save_run(struct vm *vm) {
                 return -ENOMEM;
         r = write_json_atomic(vm->dir_fd, "run.json", j);
         json_decref(j);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                notify_watches(vm, c);
         return r;
 }
 
@@ -181,14 +192,9 @@ static int open_subdir(int parent, const char *name, int *ret) {
 static void on_log_append(struct console_log *l, void *userdata) {
         struct vm *vm = userdata;
 
-        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
-                if (vm->logs[c] != l)
-                        continue;
-                for (struct log_watch *w = vm->watches[c], *next; w; w = next) {
-                        next = w->next; /* on_change may unwatch */
-                        w->on_change(w, false);
-                }
-        }
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                if (vm->logs[c] == l)
+                        notify_watches(vm, c);
 }
 
 static int vm_open_logs(struct vm *vm) {
@@ -682,6 +688,18 @@ json_t *vms_to_json(const struct vms *v) {
         for (size_t i = 0; i < v->n; i++)
                 json_array_append_new(a, vm_to_json(v->vm[i]));
         return json_pack("{s:o}", "vms", a);
+}
+
+const char *vm_name(const struct vm *vm) {
+        return vm->spec.name;
+}
+
+const char *vm_state_name(const struct vm *vm) {
+        return state_names[vm->state];
+}
+
+unsigned vm_boot_count(const struct vm *vm) {
+        return vm->boot_count;
 }
 
 struct console_log *vm_console_log(struct vm *vm, enum vm_console c) {

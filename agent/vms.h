@@ -51,6 +51,9 @@ int vm_destroy(struct vm *vm, struct spec_error *err);
 int vms_delete(struct vms *v, struct vm *vm, struct spec_error *err);
 
 json_t *vm_to_json(const struct vm *vm);
+const char *vm_name(const struct vm *vm);
+const char *vm_state_name(const struct vm *vm); /* running, paused, stopped, crashed */
+unsigned vm_boot_count(const struct vm *vm);
 json_t *vms_to_json(const struct vms *v);
 
 /* A console's log (NULL if the VM has no such console) and its input. */
@@ -59,7 +62,7 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
 int vm_console_from_string(const char *s, enum vm_console *ret);
 
 /* A follower of a console's log (e.g. GET .../log?follow=1): told after
- * every append, and once, with gone, when the VM is deleted (its log with
+ * every append and every change of the VM's state or boot count, and once, with gone, when the VM is deleted (its log with
  * it); after that the VM never touches the watch again. The watch's memory
  * is the caller's; vm_console_unwatch() before freeing it unless it was told
  * gone. At most VM_CONSOLE_WATCHES_MAX per console. */

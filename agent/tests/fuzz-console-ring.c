@@ -3,7 +3,8 @@
  * backend's calls. Checks that nothing is touched outside the ring (the ring
  * is a heap block of exactly its size, so ASan sees any overrun) and that each
  * call either does its documented job or reports -EPROTO and changes nothing.
- * Not built by meson; build and run it with:
+ * Not built by meson; build and run it with agent/tests/fuzz console-ring
+ * SECONDS, or:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iagent \
  *         agent/tests/fuzz-console-ring.c agent/console-ring.c -o fuzz-console-ring
  *   ./fuzz-console-ring -max_total_time=60 */

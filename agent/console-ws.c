@@ -1,0 +1,437 @@
+/* console-ws.c: owns the websocket viewers of the VMs' consoles (see
+ * console-ws.h). */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "console-log.h"
+#include "console-ws.h"
+#include "log.h"
+#include "ws.h"
+
+/* How much of the log one read takes. */
+#define VIEWER_CHUNK (16 * 1024)
+
+struct hub;
+
+struct viewer {
+        struct hub *hub;
+        struct ws_conn *ws;
+        unsigned id;
+        uint64_t cursor;                /* log offset of the next byte to send */
+        uint64_t blocked_since;         /* when its queue filled up (CLOCK_MONOTONIC µs), or 0 */
+        void (*done)(void *arg);        /* gives the socket back */
+        void *done_arg;
+        struct viewer *next;
+};
+
+struct hub {
+        struct console_hubs *owner;
+        struct vm *vm;                  /* NULL once deleted */
+        enum vm_console console;
+        struct log_watch watch;
+        struct viewer *viewers;
+        unsigned n_viewers;
+        unsigned next_id;
+        struct viewer *writer;          /* the lease holder, or NULL */
+        const char *last_state;
+        unsigned last_boot;
+        struct hub *next;
+};
+
+struct console_hubs {
+        sd_event *event;
+        struct vms *vms;
+        struct hub *hubs;
+};
+
+static const char *const console_names[] = {
+        [VM_CONSOLE_PV] = "pv",
+        [VM_CONSOLE_VUART] = "vuart",
+};
+
+int console_hubs_new(sd_event *event, struct vms *vms, struct console_hubs **ret) {
+        struct console_hubs *h = calloc(1, sizeof(*h));
+
+        if (!h)
+                return -ENOMEM;
+        h->event = sd_event_ref(event);
+        h->vms = vms;
+        *ret = h;
+        return 0;
+}
+
+/* ---- messages ---- */
+
+/* Sends j (consumed) as a text message; a viewer whose queue is full of
+ * output has no room for it either, and simply misses it. */
+static int send_json(struct viewer *v, json_t *j) {
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        int r = text ? ws_send_text(v->ws, text, strlen(text)) : -ENOMEM;
+
+        free(text);
+        json_decref(j);
+        return r;
+}
+
+static json_t *writer_json(const struct hub *hub) {
+        return hub->writer ? json_integer(hub->writer->id) : json_null();
+}
+
+static void broadcast(struct hub *hub, json_t *j) {
+        for (struct viewer *v = hub->viewers; v; v = v->next)
+                send_json(v, json_deep_copy(j));
+        json_decref(j);
+}
+
+static void broadcast_presence(struct hub *hub) {
+        broadcast(hub, json_pack("{s:s,s:I,s:o}", "type", "presence", "viewers", (json_int_t) hub->n_viewers,
+                                 "writer", writer_json(hub)));
+}
+
+static void broadcast_lease(struct hub *hub, const char *event, struct viewer *by) {
+        broadcast(hub, json_pack("{s:s,s:o,s:s,s:I}", "type", "lease", "writer", writer_json(hub), "event", event,
+                                 "by", (json_int_t) by->id));
+}
+
+static void send_error(struct viewer *v, const char *code, const char *message) {
+        send_json(v, json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", message));
+}
+
+static int send_skipped(struct viewer *v, uint64_t from, uint64_t to) {
+        return send_json(v, json_pack("{s:s,s:I,s:I}", "type", "skipped", "from", (json_int_t) from, "to", (json_int_t) to));
+}
+
+/* ---- output ---- */
+
+static uint64_t now(const struct viewer *v) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(v->hub->owner->event, CLOCK_MONOTONIC, &t);
+        return t ? t : 1;
+}
+
+/* Sends the viewer what the log has past its cursor, as far as its queue
+ * allows; called on new output and when its socket drains. */
+static void viewer_pump(struct viewer *v) {
+        struct hub *hub = v->hub;
+        struct console_log *log = hub->vm ? vm_console_log(hub->vm, hub->console) : NULL;
+        uint8_t buf[VIEWER_CHUNK];
+        uint64_t start, end;
+
+        if (!log || !ws_is_open(v->ws))
+                return;
+        start = console_log_start(log);
+        end = console_log_end(log);
+        if (v->cursor < start) {
+                if (send_skipped(v, v->cursor, start) < 0)
+                        return;
+                v->cursor = start;
+        }
+        while (v->cursor < end) {
+                uint64_t left = end - v->cursor;
+                ssize_t n;
+
+                if (ws_queued_bytes(v->ws) >= CONSOLE_VIEWER_QUEUE) {
+                        /* The socket takes nothing more for now. */
+                        if (!v->blocked_since)
+                                v->blocked_since = now(v);
+                        break;
+                }
+                n = console_log_read(log, v->cursor, buf, left < sizeof(buf) ? (size_t) left : sizeof(buf));
+
+                if (n == -ENODATA) {
+                        uint64_t next = console_log_seek_data(log, v->cursor);
+
+                        if (send_skipped(v, v->cursor, next) < 0)
+                                break;
+                        v->cursor = next;
+                        continue;
+                }
+                if (n <= 0 || ws_send_binary(v->ws, buf, (size_t) n) < 0)
+                        break;
+                v->cursor += (uint64_t) n;
+        }
+}
+
+static void hub_changed(struct log_watch *w, bool gone);
+
+/* ---- viewers coming and going ---- */
+
+static void hub_free(struct hub *hub) {
+        struct console_hubs *h = hub->owner;
+
+        for (struct hub **p = &h->hubs; *p; p = &(*p)->next)
+                if (*p == hub) {
+                        *p = hub->next;
+                        break;
+                }
+        if (hub->vm)
+                vm_console_unwatch(&hub->watch);
+        free(hub);
+}
+
+static void viewer_free(struct viewer *v) {
+        ws_free(v->ws);
+        if (v->done)
+                v->done(v->done_arg);
+        free(v);
+}
+
+/* Takes the viewer out of its hub, tells the others, and frees it. */
+static void viewer_leave(struct viewer *v) {
+        struct hub *hub = v->hub;
+
+        for (struct viewer **p = &hub->viewers; *p; p = &(*p)->next)
+                if (*p == v) {
+                        *p = v->next;
+                        hub->n_viewers--;
+                        break;
+                }
+        if (hub->writer == v) {
+                hub->writer = NULL;
+                broadcast_lease(hub, "left", v);
+        }
+        broadcast_presence(hub);
+        viewer_free(v);
+        if (!hub->viewers)
+                hub_free(hub);
+}
+
+static void on_close(struct ws_conn *c, uint16_t code _unused_, const char *reason _unused_) {
+        struct viewer *v = ws_userdata(c);
+
+        if (v->hub)
+                viewer_leave(v);
+        else
+                viewer_free(v); /* refused at the door */
+}
+
+/* The socket drains again. A viewer that was stuck for a while and is far
+ * behind is moved on to recent output rather than fed megabytes of the past
+ * (it can fetch those from the log); one that merely reads slowly, or
+ * replays a long log, gets every byte. */
+static void on_writable(struct ws_conn *c) {
+        struct viewer *v = ws_userdata(c);
+        struct console_log *log = v->hub && v->hub->vm ? vm_console_log(v->hub->vm, v->hub->console) : NULL;
+
+        if (log && v->blocked_since && now(v) - v->blocked_since >= CONSOLE_VIEWER_STALL_USEC) {
+                uint64_t end = console_log_end(log);
+
+                if (end - v->cursor > CONSOLE_VIEWER_LAG_MAX &&
+                    send_skipped(v, v->cursor, end - CONSOLE_VIEWER_LAG_KEEP) >= 0)
+                        v->cursor = end - CONSOLE_VIEWER_LAG_KEEP;
+        }
+        v->blocked_since = 0;
+        if (v->hub)
+                viewer_pump(v);
+}
+
+static void on_binary(struct ws_conn *c, const uint8_t *data, size_t len) {
+        struct viewer *v = ws_userdata(c);
+        struct hub *hub = v->hub;
+        struct spec_error err = { 0 };
+
+        if (hub->writer != v) {
+                send_error(v, "no_lease", hub->writer ? "another viewer holds the writer lease: steal it to type"
+                                                      : "take the writer lease to type");
+                return;
+        }
+        if (!hub->vm) {
+                send_error(v, "vm_not_running", "the VM is gone");
+                return;
+        }
+        if (vm_console_write(hub->vm, hub->console, data, len, &err) < 0)
+                send_error(v, err.code ? err.code : "internal_error", err.message);
+}
+
+static void on_text(struct ws_conn *c, const char *text, size_t len) {
+        struct viewer *v = ws_userdata(c);
+        struct hub *hub = v->hub;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        const char *action = json_string_value(json_object_get(j, "action"));
+
+        if (type && strcmp(type, "sync") == 0)
+                send_json(v, json_pack("{s:s,s:I}", "type", "sync", "offset", (json_int_t) v->cursor));
+        else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "take") == 0) {
+                if (hub->writer && hub->writer != v)
+                        send_error(v, "lease_held", "another viewer holds the writer lease (steal it to take it)");
+                else if (!hub->writer) {
+                        hub->writer = v;
+                        broadcast_lease(hub, "taken", v);
+                }
+        } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "steal") == 0) {
+                if (hub->writer != v) {
+                        hub->writer = v;
+                        broadcast_lease(hub, "stolen", v);
+                }
+        } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "release") == 0) {
+                if (hub->writer == v) {
+                        hub->writer = NULL;
+                        broadcast_lease(hub, "released", v);
+                }
+        } else
+                send_error(v, "bad_request",
+                           "requests are {\"type\":\"sync\"} or {\"type\":\"lease\",\"action\":\"take|steal|release\"}");
+        json_decref(j);
+}
+
+static const struct ws_callbacks viewer_callbacks = {
+        .on_text = on_text,
+        .on_binary = on_binary,
+        .on_close = on_close,
+        .on_writable = on_writable,
+};
+
+/* New output, a state change, or the VM's deletion. */
+static void hub_changed(struct log_watch *w, bool gone) {
+        struct hub *hub = (struct hub *) ((char *) w - offsetof(struct hub, watch));
+        const char *state;
+
+        if (gone) {
+                /* The log goes with the VM: nothing more to send. */
+                hub->vm = NULL;
+                for (struct viewer *v = hub->viewers; v; v = v->next)
+                        (void) ws_close(v->ws, CONSOLE_WS_CLOSE_VM_DELETED, "the VM was deleted");
+                return;
+        }
+        state = vm_state_name(hub->vm);
+        if (state != hub->last_state || vm_boot_count(hub->vm) != hub->last_boot) {
+                hub->last_state = state;
+                hub->last_boot = vm_boot_count(hub->vm);
+                broadcast(hub, json_pack("{s:s,s:s,s:I}", "type", "vm", "state", state, "boot_count",
+                                         (json_int_t) hub->last_boot));
+        }
+        for (struct viewer *v = hub->viewers; v; v = v->next)
+                viewer_pump(v);
+}
+
+static struct hub *hub_find(struct console_hubs *h, const struct vm *vm, enum vm_console c) {
+        for (struct hub *hub = h->hubs; hub; hub = hub->next)
+                if (hub->vm == vm && hub->console == c)
+                        return hub;
+        return NULL;
+}
+
+int console_hubs_admit(struct console_hubs *h, struct vm *vm, enum vm_console c, struct spec_error *err) {
+        struct hub *hub = hub_find(h, vm, c);
+
+        if (hub && hub->n_viewers >= CONSOLE_VIEWERS_MAX)
+                return spec_error_set(err, 503, "too_many_viewers", NULL, -EUSERS,
+                                      "this console already has %d viewers", CONSOLE_VIEWERS_MAX);
+        return 0;
+}
+
+static struct hub *hub_get(struct console_hubs *h, struct vm *vm, enum vm_console c) {
+        struct hub *hub = hub_find(h, vm, c);
+
+        if (hub)
+                return hub;
+        hub = calloc(1, sizeof(*hub));
+        if (!hub)
+                return NULL;
+        *hub = (struct hub) { .owner = h, .vm = vm, .console = c, .next_id = 1 };
+        hub->watch.on_change = hub_changed;
+        if (vm_console_watch(vm, c, &hub->watch) < 0) {
+                free(hub);
+                return NULL;
+        }
+        hub->last_state = vm_state_name(vm);
+        hub->last_boot = vm_boot_count(vm);
+        hub->next = h->hubs;
+        h->hubs = hub;
+        return hub;
+}
+
+void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_console c, bool from_set,
+                       uint64_t from, int fd, const void *extra, size_t extra_size, void (*done)(void *arg),
+                       void *done_arg) {
+        const struct ws_config config = { .max_message = CONSOLE_INPUT_MAX };
+        struct vm *vm = vms_find(h->vms, vm_name);
+        struct console_log *log = vm ? vm_console_log(vm, c) : NULL;
+        struct viewer *v = calloc(1, sizeof(*v));
+        struct hub *hub = NULL;
+        uint16_t refuse = 0;
+        const char *why = NULL;
+        int r;
+
+        if (!v) {
+                done(done_arg);
+                return;
+        }
+        v->done = done;
+        v->done_arg = done_arg;
+        /* The kernel's buffer is part of a viewer's queue too: keep it small,
+         * so that a stalled viewer costs little and is seen to be stalled. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int) { CONSOLE_VIEWER_QUEUE }, sizeof(int));
+        r = ws_new(h->event, fd, &config, &viewer_callbacks, v, &v->ws);
+        if (r >= 0 && extra_size > 0)
+                r = ws_feed(v->ws, extra, extra_size);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot start a console websocket");
+                viewer_free(v);
+                return;
+        }
+
+        /* The VM may have gone, or the console filled up, since the
+         * request was admitted. */
+        if (!log) {
+                refuse = CONSOLE_WS_CLOSE_VM_DELETED;
+                why = "the VM was deleted";
+        } else if (!(hub = hub_get(h, vm, c))) {
+                refuse = WS_CLOSE_INTERNAL_ERROR;
+                why = "out of memory";
+        } else if (hub->n_viewers >= CONSOLE_VIEWERS_MAX) {
+                refuse = WS_CLOSE_POLICY;
+                why = "too many viewers";
+        }
+        if (refuse) {
+                /* In no hub; on_close frees it once the close is done. */
+                (void) ws_close(v->ws, refuse, why);
+                if (hub && !hub->viewers)
+                        hub_free(hub);
+                return;
+        }
+
+        v->hub = hub;
+        v->id = hub->next_id++;
+        v->cursor = console_log_end(log);
+        if (from_set)
+                v->cursor = from;
+        v->next = hub->viewers;
+        hub->viewers = v;
+        hub->n_viewers++;
+        send_json(v, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:s,s:I}", "type", "hello", "vm", vm_name,
+                               "console", console_names[c], "viewer", (json_int_t) v->id, "offset",
+                               (json_int_t) v->cursor, "log_start", (json_int_t) console_log_start(log), "log_end",
+                               (json_int_t) console_log_end(log), "viewers", (json_int_t) hub->n_viewers, "writer",
+                               writer_json(hub), "vm_state", vm_state_name(vm), "boot_count",
+                               (json_int_t) vm_boot_count(vm)));
+        broadcast_presence(hub);
+        viewer_pump(v);
+}
+
+struct console_hubs *console_hubs_free(struct console_hubs *h) {
+        if (!h)
+                return NULL;
+        while (h->hubs) {
+                struct hub *hub = h->hubs;
+
+                /* The agent is stopping: say so, without waiting for the
+                 * close handshake. */
+                while (hub->viewers) {
+                        struct viewer *v = hub->viewers;
+
+                        hub->viewers = v->next;
+                        (void) ws_close(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
+                        viewer_free(v);
+                }
+                hub_free(hub);
+        }
+        sd_event_unref(h->event);
+        free(h);
+        return NULL;
+}

@@ -1,0 +1,46 @@
+/* console-ws.h: owns the websocket viewers of the VMs' consoles (the
+ * protocol is api/console-websocket.md): for each console someone watches, a
+ * hub with its viewers, each reading the console's log from its own cursor
+ * at its own pace, the writer lease, and the control messages. The hub
+ * learns of new output, state changes and the VM's deletion through the
+ * VM's log watch; the viewers' sockets come from the HTTP server's
+ * upgrades. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+#include "vms.h"
+
+#define CONSOLE_VIEWERS_MAX 64                    /* per console */
+#define CONSOLE_VIEWER_QUEUE (64 * 1024)          /* queued to one viewer's socket at a time */
+/* A viewer whose queue stayed full this long, and that is further behind
+ * than LAG_MAX when it reads again, is moved on to LAG_KEEP before the end. */
+#define CONSOLE_VIEWER_STALL_USEC (5ULL * 1000 * 1000)
+#define CONSOLE_VIEWER_LAG_MAX (256 * 1024)
+#define CONSOLE_VIEWER_LAG_KEEP (64 * 1024)
+#define CONSOLE_INPUT_MAX (64 * 1024)             /* longest input message */
+#define CONSOLE_WS_CLOSE_VM_DELETED 4404
+
+struct console_hubs;
+struct spec_error;
+
+int console_hubs_new(sd_event *event, struct vms *vms, struct console_hubs **ret);
+/* Closes every viewer (1001, the agent is stopping) and frees the hubs. */
+struct console_hubs *console_hubs_free(struct console_hubs *h);
+DEFINE_CLEANUP_FUNC(struct console_hubs, console_hubs_free);
+
+/* Before the upgrade: whether one more viewer may join this console. Fills
+ * *err (503 too_many_viewers) when not. */
+int console_hubs_admit(struct console_hubs *h, struct vm *vm, enum vm_console c, struct spec_error *err);
+
+/* After the upgrade: the viewer of console c of the VM named vm_name on fd,
+ * starting at log offset from (or the log's end when !from_set). extra holds
+ * bytes the HTTP server read past the request. done(done_arg) is called
+ * once the viewer no longer uses fd, which it then closes; it may come
+ * before this returns (e.g. the VM went away meanwhile). */
+void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_console c, bool from_set,
+                       uint64_t from, int fd, const void *extra, size_t extra_size, void (*done)(void *arg),
+                       void *done_arg);
