@@ -29,6 +29,8 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
+const capitalized = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+
 function dim(text) {
   return `\r\n\x1b[2m[xvmd: ${text}]\x1b[0m\r\n`;
 }
@@ -304,8 +306,7 @@ export class ConsoleView {
   }
 
   leaseText(msg) {
-    const by = this.who(msg.by);
-    const subject = by === "you" ? "You" : by.replace(/^v/, "V");
+    const subject = capitalized(this.who(msg.by));
     switch (msg.event) {
       case "taken": return `${subject} took the writer lease.`;
       case "released": return `${subject} released the writer lease.`;
@@ -333,7 +334,7 @@ export class ConsoleView {
     if (!this.holdsLease()) {
       this.flash(this.writer === null
         ? "Take the writer lease to type."
-        : `${this.who(this.writer)} holds the writer lease: steal it to type.`);
+        : `${capitalized(this.who(this.writer))} holds the writer lease: steal it to type.`);
       return;
     }
     for (let i = 0; i < bytes.length; i += INPUT_CHUNK)
