@@ -11,7 +11,7 @@ import { FitAddon } from "./addon-fit.js";
 import { vms, ApiError } from "./api.js";
 
 const SCROLLBACK_BYTES = 256 * 1024; // history shown when a console opens
-const INPUT_CHUNK = 16 * 1024;       // the agent's limit per input message
+const INPUT_CHUNK = 16 * 1024;       // a paste goes in pieces (the agent takes 64 KiB a message)
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10000;
 const CLOSE_VM_DELETED = 4404;
