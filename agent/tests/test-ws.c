@@ -936,6 +936,42 @@ static void test_local_close(void **state) {
 }
 
 /* ws_close() inside on_text: the rest of what arrived is not delivered. */
+/* ws_take_write_stall(): how long the socket took none of our bytes. */
+static void test_write_stall(void **state) {
+        struct fixture *f = *state;
+        enum { CHUNK = 16 * 1024, COUNT = 16 };
+        uint8_t *chunk = calloc(1, CHUNK);
+        int buf = 4096;
+
+        assert_non_null(chunk);
+        assert_int_equal(ws_take_write_stall(f->ws), 0);
+
+        /* A peer that reads at once: short waits only. */
+        assert_int_equal(ws_send_binary(f->ws, chunk, 100), 0);
+        expect_frame(f, OP_BINARY, chunk, 100);
+        assert_true(ws_take_write_stall(f->ws) < 100 * 1000);
+
+        /* A peer that reads nothing: the wait under way counts... */
+        assert_int_equal(setsockopt(f->sfd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)), 0);
+        for (int i = 0; i < COUNT; i++)
+                assert_int_equal(ws_send_binary(f->ws, chunk, CHUNK), 0);
+        run_idle(f);
+        usleep(100 * 1000);
+        run_idle(f); /* sd_event_now() is the loop's time */
+        assert_true(ws_take_write_stall(f->ws) >= 100 * 1000);
+        usleep(50 * 1000);
+
+        /* ... and counts whole once it ended; then only the short waits
+         * of a peer that reads. */
+        for (int i = 0; i < COUNT; i++)
+                expect_frame(f, OP_BINARY, chunk, CHUNK);
+        run_idle(f);
+        assert_int_equal(ws_queued_bytes(f->ws), 0);
+        assert_true(ws_take_write_stall(f->ws) >= 150 * 1000);
+        assert_true(ws_take_write_stall(f->ws) < 100 * 1000);
+        free(chunk);
+}
+
 static void test_close_in_callback(void **state) {
         struct fixture *f = *state;
         struct bytes b = { 0 };
@@ -1165,6 +1201,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_server_frames, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_local_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_stall, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
