@@ -426,14 +426,15 @@ struct console_hubs *console_hubs_free(struct console_hubs *h) {
         while (h->hubs) {
                 struct hub *hub = h->hubs;
 
-                /* The agent is stopping: say so, without waiting for the
+                /* The agent is stopping, its event loop done: say so as
+                 * far as the socket takes it now, without waiting for the
                  * close handshake. */
                 while (hub->viewers) {
                         struct viewer *v = hub->viewers;
 
                         hub->viewers = v->next;
                         h->n_viewers--;
-                        (void) ws_close(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
+                        v->ws = ws_close_free(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
                         viewer_free(v);
                 }
                 hub_free(hub);

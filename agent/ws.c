@@ -987,3 +987,17 @@ int ws_close(struct ws_conn *c, uint16_t code, const char *reason) {
         return 0;
 }
 
+struct ws_conn *ws_close_free(struct ws_conn *c, uint16_t code, const char *reason) {
+        if (!c)
+                return NULL;
+        if (!c->dispatching && c->state != WS_DONE) {
+                (void) ws_close(c, code, reason);
+                /* Ours, or the answer to the peer's: now, not after the queue. */
+                if (c->close_pending)
+                        queue_close_frame(c, c->pending_code, c->pending_reason);
+                if (wslay_event_want_write(c->wslay))
+                        (void) wslay_event_send(c->wslay);
+                drain(c);
+        }
+        return ws_free(c);
+}

@@ -161,3 +161,9 @@ uint64_t ws_take_write_stall(struct ws_conn *c);
  * or reason. */
 int ws_close(struct ws_conn *c, uint16_t code, const char *reason);
 
+/* For an owner that stops at once, its event loop done (the agent exits):
+ * ws_close(), then one try at writing the close frame, ahead of the messages
+ * queued but after one half sent, as far as the socket takes it without
+ * waiting; then ws_free(). Inside a callback of c it only frees. Takes
+ * NULL, returns NULL. */
+struct ws_conn *ws_close_free(struct ws_conn *c, uint16_t code, const char *reason);

@@ -936,6 +936,41 @@ static void test_local_close(void **state) {
 }
 
 /* ws_close() inside on_text: the rest of what arrived is not delivered. */
+/* ws_close_free(): the close frame goes out at once, ahead of the messages
+ * queued, and the connection is gone without on_close. */
+static void test_close_free(void **state) {
+        struct fixture *f = *state;
+        struct bytes b = { 0 };
+
+        assert_int_equal(ws_send_text(f->ws, "dropped", 7), 0);
+        f->ws = ws_close_free(f->ws, WS_CLOSE_GOING_AWAY, "stopping");
+        assert_null(f->ws);
+        {
+                struct rframe fr;
+
+                read_frame(f, &fr);
+                assert_int_equal(fr.opcode, OP_CLOSE);
+                assert_int_equal(fr.len, 10);
+                assert_memory_equal(fr.payload, "\x03\xe9stopping", 10);
+                free(fr.payload);
+        }
+        run_idle(f);
+        assert_int_equal(f->closes, 0);
+        close(f->sfd); /* the owner's part */
+        f->sfd = -1;
+        assert_false(client_fill(f));
+        assert_int_equal(f->rx.len, 0);
+
+        /* After on_close it touches nothing (the socket may be gone). */
+        start(f, NULL);
+        close_frame(&b, 4000, "", 0);
+        client_send(f, &b);
+        assert_int_equal(f->closes, 1);
+        f->ws = ws_close_free(f->ws, WS_CLOSE_GOING_AWAY, NULL);
+        assert_null(ws_close_free(NULL, WS_CLOSE_GOING_AWAY, NULL));
+        bytes_free(&b);
+}
+
 /* ws_take_write_stall(): how long the socket took none of our bytes. */
 static void test_write_stall(void **state) {
         struct fixture *f = *state;
@@ -1201,6 +1236,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_server_frames, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_local_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_close_free, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_stall, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_timeout, setup, teardown),
