@@ -21,7 +21,7 @@ struct viewer {
         struct ws_conn *ws;
         unsigned id;
         uint64_t cursor;                /* log offset of the next byte to send */
-        uint64_t blocked_since;         /* when its queue filled up (CLOCK_MONOTONIC µs), or 0 */
+        bool blocked;                   /* its queue filled up since it last drained */
         void (*done)(void *arg);        /* gives the socket back */
         void *done_arg;
         struct viewer *next;
@@ -107,13 +107,6 @@ static int send_skipped(struct viewer *v, uint64_t from, uint64_t to) {
 
 /* ---- output ---- */
 
-static uint64_t now(const struct viewer *v) {
-        uint64_t t = 0;
-
-        (void) sd_event_now(v->hub->owner->event, CLOCK_MONOTONIC, &t);
-        return t ? t : 1;
-}
-
 /* Sends the viewer what the log has past its cursor, as far as its queue
  * allows; called on new output and when its socket drains. */
 static void viewer_pump(struct viewer *v) {
@@ -136,9 +129,13 @@ static void viewer_pump(struct viewer *v) {
                 ssize_t n;
 
                 if (ws_queued_bytes(v->ws) >= CONSOLE_VIEWER_QUEUE) {
-                        /* The socket takes nothing more for now. */
-                        if (!v->blocked_since)
-                                v->blocked_since = now(v);
+                        /* The socket takes nothing more for now: from here
+                         * until the queue drains, see how long it stays
+                         * full (a wait under way counts whole). */
+                        if (!v->blocked) {
+                                v->blocked = true;
+                                (void) ws_take_write_stall(v->ws);
+                        }
                         break;
                 }
                 n = console_log_read(log, v->cursor, buf, left < sizeof(buf) ? (size_t) left : sizeof(buf));
@@ -211,22 +208,23 @@ static void on_close(struct ws_conn *c, uint16_t code _unused_, const char *reas
                 viewer_free(v); /* refused at the door */
 }
 
-/* The socket drains again. A viewer that was stuck for a while and is far
- * behind is moved on to recent output rather than fed megabytes of the past
- * (it can fetch those from the log); one that merely reads slowly, or
- * replays a long log, gets every byte. */
+/* The socket drains again. A viewer whose socket took nothing for a while
+ * (it stopped reading) and that is far behind is moved on to recent output
+ * rather than fed megabytes of the past (it can fetch those from the log);
+ * one that merely reads slowly, so that its queue takes long to drain but
+ * its socket keeps taking bytes, or replays a long log, gets every byte. */
 static void on_writable(struct ws_conn *c) {
         struct viewer *v = ws_userdata(c);
         struct console_log *log = v->hub && v->hub->vm ? vm_console_log(v->hub->vm, v->hub->console) : NULL;
 
-        if (log && v->blocked_since && now(v) - v->blocked_since >= CONSOLE_VIEWER_STALL_USEC) {
+        if (log && v->blocked && ws_take_write_stall(v->ws) >= CONSOLE_VIEWER_STALL_USEC) {
                 uint64_t end = console_log_end(log);
 
                 if (end - v->cursor > CONSOLE_VIEWER_LAG_MAX &&
                     send_skipped(v, v->cursor, end - CONSOLE_VIEWER_LAG_KEEP) >= 0)
                         v->cursor = end - CONSOLE_VIEWER_LAG_KEEP;
         }
-        v->blocked_since = 0;
+        v->blocked = false;
         if (v->hub)
                 viewer_pump(v);
 }
@@ -428,14 +426,15 @@ struct console_hubs *console_hubs_free(struct console_hubs *h) {
         while (h->hubs) {
                 struct hub *hub = h->hubs;
 
-                /* The agent is stopping: say so, without waiting for the
+                /* The agent is stopping, its event loop done: say so as
+                 * far as the socket takes it now, without waiting for the
                  * close handshake. */
                 while (hub->viewers) {
                         struct viewer *v = hub->viewers;
 
                         hub->viewers = v->next;
                         h->n_viewers--;
-                        (void) ws_close(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
+                        v->ws = ws_close_free(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
                         viewer_free(v);
                 }
                 hub_free(hub);

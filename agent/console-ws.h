@@ -18,8 +18,9 @@
 #define CONSOLE_VIEWERS_TOTAL_MAX 128             /* in all: HTTP connections stay free for the API */
 #define CONSOLE_VIEWER_QUEUE (64 * 1024)          /* queued to one viewer's socket at a time */
 #define CONSOLE_VIEWER_SNDBUF (16 * 1024)         /* the kernel's send buffer of a viewer's socket */
-/* A viewer whose queue stayed full this long, and that is further behind
- * than LAG_MAX when it reads again, is moved on to LAG_KEEP before the end. */
+/* A viewer whose socket took none of its bytes for this long while its
+ * queue was full, and that is further behind than LAG_MAX when its queue
+ * drains, is moved on to LAG_KEEP before the end. */
 #define CONSOLE_VIEWER_STALL_USEC (5ULL * 1000 * 1000)
 #define CONSOLE_VIEWER_LAG_MAX (128 * 1024)
 #define CONSOLE_VIEWER_LAG_KEEP (64 * 1024)

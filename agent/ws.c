@@ -128,6 +128,9 @@ struct ws_conn {
         char finish_reason[WS_REASON_MAX + 1];
 
         bool above_low_water;
+        bool write_waiting;             /* we have bytes for the socket, since write_wait_start */
+        uint64_t write_wait_start;
+        uint64_t write_wait_max;        /* the longest wait that ended since ws_take_write_stall() */
         bool dispatching;
         bool free_requested;
         uint64_t last_rx_usec;
@@ -457,6 +460,18 @@ static void peer_closed(struct ws_conn *c, uint16_t code, const char *reason) {
         }
 }
 
+/* The socket took bytes: a wait for it to take some ends. */
+static void write_wait_end(struct ws_conn *c) {
+        uint64_t waited;
+
+        if (!c->write_waiting)
+                return;
+        c->write_waiting = false;
+        waited = now_usec(c) - c->write_wait_start;
+        if (waited > c->write_wait_max)
+                c->write_wait_max = waited;
+}
+
 /* ---- wslay's callbacks ---- */
 
 static ssize_t wslay_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags _unused_,
@@ -490,6 +505,8 @@ static ssize_t wslay_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, s
                         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
                 return -1;
         }
+        if (n > 0)
+                write_wait_end(c);
         return n;
 }
 
@@ -621,8 +638,15 @@ static void update_io(struct ws_conn *c) {
 
         if (!c->io)
                 return;
-        if (wslay_event_want_write(c->wslay) || (c->close_pending && wslay_event_get_queued_msg_count(c->wslay) == 0))
+        if (wslay_event_want_write(c->wslay) || (c->close_pending && wslay_event_get_queued_msg_count(c->wslay) == 0)) {
                 events |= EPOLLOUT;
+                /* Bytes for the socket: a wait for it to take some starts,
+                 * unless one is under way. */
+                if (!c->write_waiting) {
+                        c->write_waiting = true;
+                        c->write_wait_start = now_usec(c);
+                }
+        }
         if (sd_event_source_set_io_events(c->io, events) < 0)
                 set_finish(c, WS_CLOSE_INTERNAL_ERROR, "cannot watch the socket");
 }
@@ -939,6 +963,15 @@ size_t ws_queued_bytes(const struct ws_conn *c) {
         return wslay_event_get_queued_msg_length(c->wslay);
 }
 
+uint64_t ws_take_write_stall(struct ws_conn *c) {
+        uint64_t longest = c->write_wait_max;
+
+        if (c->write_waiting && now_usec(c) - c->write_wait_start > longest)
+                longest = now_usec(c) - c->write_wait_start;
+        c->write_wait_max = 0;
+        return longest;
+}
+
 int ws_close(struct ws_conn *c, uint16_t code, const char *reason) {
         size_t len = reason ? strlen(reason) : 0;
 
@@ -952,4 +985,19 @@ int ws_close(struct ws_conn *c, uint16_t code, const char *reason) {
         close_after_queue(c, code, reason);
         update_io(c);
         return 0;
+}
+
+struct ws_conn *ws_close_free(struct ws_conn *c, uint16_t code, const char *reason) {
+        if (!c)
+                return NULL;
+        if (!c->dispatching && c->state != WS_DONE) {
+                (void) ws_close(c, code, reason);
+                /* Ours, or the answer to the peer's: now, not after the queue. */
+                if (c->close_pending)
+                        queue_close_frame(c, c->pending_code, c->pending_reason);
+                if (wslay_event_want_write(c->wslay))
+                        (void) wslay_event_send(c->wslay);
+                drain(c);
+        }
+        return ws_free(c);
 }

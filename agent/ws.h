@@ -144,6 +144,14 @@ int ws_send_binary(struct ws_conn *c, const void *data, size_t len);
  * included. What the owner's per-viewer memory bound should look at. */
 size_t ws_queued_bytes(const struct ws_conn *c);
 
+/* How long the socket kept us waiting: the longest time, in µs, from our
+ * having bytes for it to its taking some, among the waits that ended since
+ * the last call and the one under way (counted from its start). Each call
+ * starts a new measure. A peer that stopped reading makes one long wait,
+ * one that reads slowly many short ones (the kernel has room again once the
+ * peer read a good part of the socket's buffer). */
+uint64_t ws_take_write_stall(struct ws_conn *c);
+
 /* Starts the close handshake: sends a close frame with code (1000-1003,
  * 1007-1011 or 3000-4999) and reason (NULL or UTF-8 of at most
  * WS_REASON_MAX bytes) once the messages queued before it are out, delivers
@@ -152,3 +160,10 @@ size_t ws_queued_bytes(const struct ws_conn *c);
  * also when a close is already under way or done; -EINVAL for a bad code
  * or reason. */
 int ws_close(struct ws_conn *c, uint16_t code, const char *reason);
+
+/* For an owner that stops at once, its event loop done (the agent exits):
+ * ws_close(), then one try at writing the close frame, ahead of the messages
+ * queued but after one half sent, as far as the socket takes it without
+ * waiting; then ws_free(). Inside a callback of c it only frees. Takes
+ * NULL, returns NULL. */
+struct ws_conn *ws_close_free(struct ws_conn *c, uint16_t code, const char *reason);

@@ -16,14 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test-ws-client.h"
 #include "ws.h"
-
-#define OP_CONT 0x0
-#define OP_TEXT 0x1
-#define OP_BINARY 0x2
-#define OP_CLOSE 0x8
-#define OP_PING 0x9
-#define OP_PONG 0xa
 
 #define MAX_MSGS 64
 
@@ -31,12 +25,6 @@ struct msg {
         bool text;
         uint8_t *data;
         size_t len;
-};
-
-/* A growable byte string, for the client's frames and for what it reads. */
-struct bytes {
-        uint8_t *data;
-        size_t len, cap;
 };
 
 struct fixture {
@@ -58,83 +46,6 @@ struct fixture {
 
         struct bytes rx; /* read by the client, not parsed yet */
 };
-
-/* One frame the server sent. */
-struct rframe {
-        bool fin;
-        uint8_t opcode;
-        uint8_t *payload; /* malloc'd, NUL-terminated */
-        size_t len;
-};
-
-static void bytes_add(struct bytes *b, const void *data, size_t n) {
-        if (b->len + n > b->cap) {
-                size_t cap = b->cap ? b->cap : 256;
-
-                while (cap < b->len + n)
-                        cap *= 2;
-                b->data = realloc(b->data, cap);
-                assert_non_null(b->data);
-                b->cap = cap;
-        }
-        if (n)
-                memcpy(b->data + b->len, data, n);
-        b->len += n;
-}
-
-static void bytes_free(struct bytes *b) {
-        free(b->data);
-        *b = (struct bytes) { 0 };
-}
-
-/* Appends one frame; rsv goes into bits 4-6 of the first byte as it is.
- * Lengths use the shortest encoding unless force_len_bytes asks for 2 or 8. */
-static void frame_ex(struct bytes *b, bool fin, uint8_t rsv, uint8_t opcode, const void *payload, size_t len,
-                     bool masked, int force_len_bytes) {
-        static const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d }; /* RFC 6455's example key */
-        const uint8_t *p = payload;
-        uint8_t hdr[14];
-        size_t n = 0;
-        uint8_t m = masked ? 0x80 : 0;
-
-        hdr[n++] = (uint8_t) ((fin ? 0x80 : 0) | (rsv & 7) << 4 | (opcode & 0xf));
-        if (len < 126 && force_len_bytes == 0)
-                hdr[n++] = (uint8_t) (m | len);
-        else if (len <= 0xffff && force_len_bytes != 8) {
-                hdr[n++] = m | 126;
-                hdr[n++] = (uint8_t) (len >> 8);
-                hdr[n++] = (uint8_t) len;
-        } else {
-                hdr[n++] = m | 127;
-                for (int i = 7; i >= 0; i--)
-                        hdr[n++] = (uint8_t) ((uint64_t) len >> (8 * i));
-        }
-        if (masked) {
-                memcpy(hdr + n, key, 4);
-                n += 4;
-        }
-        bytes_add(b, hdr, n);
-        for (size_t i = 0; i < len; i++) {
-                uint8_t c = masked ? p[i] ^ key[i & 3] : p[i];
-
-                bytes_add(b, &c, 1);
-        }
-}
-
-static void frame(struct bytes *b, bool fin, uint8_t opcode, const void *payload, size_t len) {
-        frame_ex(b, fin, 0, opcode, payload, len, true, 0);
-}
-
-static void close_frame(struct bytes *b, uint16_t code, const char *reason, size_t reason_len) {
-        uint8_t p[128];
-
-        assert_true(reason_len <= 123);
-        p[0] = (uint8_t) (code >> 8);
-        p[1] = (uint8_t) code;
-        if (reason_len)
-                memcpy(p + 2, reason, reason_len);
-        frame(b, true, OP_CLOSE, p, 2 + reason_len);
-}
 
 /* ---- the owner ---- */
 
@@ -312,57 +223,13 @@ static bool client_fill(struct fixture *f) {
         }
 }
 
-/* Parses one whole frame off the front of rx; false if it is not all there.
- * Server frames must be unmasked, with RSV bits clear and lengths in their
- * shortest form. */
-static bool parse_frame(struct fixture *f, struct rframe *fr) {
-        const uint8_t *p = f->rx.data;
-        size_t have = f->rx.len, hlen = 2;
-        uint64_t len;
-
-        if (have < 2)
-                return false;
-        assert_int_equal(p[0] & 0x70, 0);
-        assert_int_equal(p[1] & 0x80, 0); /* a server never masks */
-        len = p[1] & 0x7f;
-        if (len == 126) {
-                if (have < 4)
-                        return false;
-                len = (uint64_t) p[2] << 8 | p[3];
-                assert_true(len >= 126);
-                hlen = 4;
-        } else if (len == 127) {
-                if (have < 10)
-                        return false;
-                len = 0;
-                for (int i = 0; i < 8; i++)
-                        len = len << 8 | p[2 + i];
-                assert_true(len > 0xffff);
-                hlen = 10;
-        }
-        if (have - hlen < len)
-                return false;
-        fr->fin = p[0] & 0x80;
-        fr->opcode = p[0] & 0xf;
-        fr->len = (size_t) len;
-        fr->payload = malloc(fr->len + 1);
-        assert_non_null(fr->payload);
-        memcpy(fr->payload, p + hlen, fr->len);
-        fr->payload[fr->len] = '\0';
-        memmove(f->rx.data, p + hlen + len, have - hlen - len);
-        f->rx.len -= hlen + (size_t) len;
-        if (fr->opcode & 0x8)
-                assert_true(fr->fin && fr->len <= 125);
-        return true;
-}
-
 /* The next frame from the server, running the loop while waiting. */
 static void read_frame(struct fixture *f, struct rframe *fr) {
         uint64_t deadline = now_ms() + 5000;
 
         for (;;) {
                 client_fill(f);
-                if (parse_frame(f, fr))
+                if (parse_frame(&f->rx, fr))
                         return;
                 if (now_ms() > deadline)
                         fail_msg("no frame from the server");
@@ -1069,6 +936,77 @@ static void test_local_close(void **state) {
 }
 
 /* ws_close() inside on_text: the rest of what arrived is not delivered. */
+/* ws_close_free(): the close frame goes out at once, ahead of the messages
+ * queued, and the connection is gone without on_close. */
+static void test_close_free(void **state) {
+        struct fixture *f = *state;
+        struct bytes b = { 0 };
+
+        assert_int_equal(ws_send_text(f->ws, "dropped", 7), 0);
+        f->ws = ws_close_free(f->ws, WS_CLOSE_GOING_AWAY, "stopping");
+        assert_null(f->ws);
+        {
+                struct rframe fr;
+
+                read_frame(f, &fr);
+                assert_int_equal(fr.opcode, OP_CLOSE);
+                assert_int_equal(fr.len, 10);
+                assert_memory_equal(fr.payload, "\x03\xe9stopping", 10);
+                free(fr.payload);
+        }
+        run_idle(f);
+        assert_int_equal(f->closes, 0);
+        close(f->sfd); /* the owner's part */
+        f->sfd = -1;
+        assert_false(client_fill(f));
+        assert_int_equal(f->rx.len, 0);
+
+        /* After on_close it touches nothing (the socket may be gone). */
+        start(f, NULL);
+        close_frame(&b, 4000, "", 0);
+        client_send(f, &b);
+        assert_int_equal(f->closes, 1);
+        f->ws = ws_close_free(f->ws, WS_CLOSE_GOING_AWAY, NULL);
+        assert_null(ws_close_free(NULL, WS_CLOSE_GOING_AWAY, NULL));
+        bytes_free(&b);
+}
+
+/* ws_take_write_stall(): how long the socket took none of our bytes. */
+static void test_write_stall(void **state) {
+        struct fixture *f = *state;
+        enum { CHUNK = 16 * 1024, COUNT = 16 };
+        uint8_t *chunk = calloc(1, CHUNK);
+        int buf = 4096;
+
+        assert_non_null(chunk);
+        assert_int_equal(ws_take_write_stall(f->ws), 0);
+
+        /* A peer that reads at once: short waits only. */
+        assert_int_equal(ws_send_binary(f->ws, chunk, 100), 0);
+        expect_frame(f, OP_BINARY, chunk, 100);
+        assert_true(ws_take_write_stall(f->ws) < 100 * 1000);
+
+        /* A peer that reads nothing: the wait under way counts... */
+        assert_int_equal(setsockopt(f->sfd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf)), 0);
+        for (int i = 0; i < COUNT; i++)
+                assert_int_equal(ws_send_binary(f->ws, chunk, CHUNK), 0);
+        run_idle(f);
+        usleep(100 * 1000);
+        run_idle(f); /* sd_event_now() is the loop's time */
+        assert_true(ws_take_write_stall(f->ws) >= 100 * 1000);
+        usleep(50 * 1000);
+
+        /* ... and counts whole once it ended; then only the short waits
+         * of a peer that reads. */
+        for (int i = 0; i < COUNT; i++)
+                expect_frame(f, OP_BINARY, chunk, CHUNK);
+        run_idle(f);
+        assert_int_equal(ws_queued_bytes(f->ws), 0);
+        assert_true(ws_take_write_stall(f->ws) >= 150 * 1000);
+        assert_true(ws_take_write_stall(f->ws) < 100 * 1000);
+        free(chunk);
+}
+
 static void test_close_in_callback(void **state) {
         struct fixture *f = *state;
         struct bytes b = { 0 };
@@ -1121,7 +1059,7 @@ static void test_keepalive(void **state) {
 
                 assert_true(sd_event_run(f->event, 5 * 1000) >= 0);
                 client_fill(f);
-                while (parse_frame(f, &fr)) {
+                while (parse_frame(&f->rx, &fr)) {
                         assert_int_equal(fr.opcode, OP_PING);
                         b.len = 0;
                         frame(&b, true, OP_PONG, fr.payload, fr.len);
@@ -1298,6 +1236,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_server_frames, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_local_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_close_free, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_stall, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
