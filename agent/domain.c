@@ -626,6 +626,12 @@ int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reb
         return xs_write(t->xsh, XBT_NULL, path, v, strlen(v)) ? 0 : negative_errno();
 }
 
+/* libxl first asks each disk backend to close (online 0, state 5) and
+ * waits up to 10 s for state 6 before it destroys the domain. The agent
+ * removes the keys after the domain is gone instead: xen-blkback's xenbus
+ * watch sees its backend directory vanish and unregisters the device, which
+ * unmaps the dead guest's ring and closes the block device (the loop device
+ * then clears itself); nothing waits. */
 int domain_destroy(struct domain_toolstack *t, uint32_t domid) {
         int r = 0;
 

@@ -336,10 +336,13 @@ static int vm_attach_disks(struct vm *vm, struct domain_disk *disks, char (*para
                                                 (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
                 int r;
 
-                if (fd < 0)
-                        return errf(err, errno == ENOENT ? 422 : 500, errno == ENOENT ? "unknown_image" : "disk_failed",
-                                    spec_error_disk_field(err, i, "image"), negative_errno(), "cannot open image %s: %s",
-                                    d->image, strerror(errno));
+                if (fd < 0) {
+                        int e = errno;
+
+                        return errf(err, e == ENOENT ? 422 : 500, e == ENOENT ? "unknown_image" : "disk_failed",
+                                    spec_error_disk_field(err, i, "image"), -e, "cannot open image %s: %s", d->image,
+                                    strerror(e));
+                }
                 if ((size_t) snprintf(params[i], PATH_MAX, "%s/%s", v->images_dir, d->image) >= PATH_MAX)
                         return errf(err, 500, "disk_failed", spec_error_disk_field(err, i, "image"), -ENAMETOOLONG,
                                     "the path of image %s is too long", d->image);
