@@ -127,6 +127,13 @@ static int save_run(struct vm *vm) {
         return r;
 }
 
+/* Drops the agent's hold on the disks' loop devices (each one's binding
+ * ends once dom0's backend has let go of it too). */
+static void vm_release_disks(struct vm *vm) {
+        for (int i = 0; i < VM_DISKS_MAX; i++)
+                loop_release(&vm->disks[i]);
+}
+
 static void vm_free(struct vm *vm) {
         if (!vm)
                 return;
@@ -144,8 +151,7 @@ static void vm_free(struct vm *vm) {
                 vm->backends[c] = console_backend_free(vm->backends[c]);
                 vm->logs[c] = console_log_free(vm->logs[c]);
         }
-        for (int i = 0; i < VM_DISKS_MAX; i++)
-                loop_release(&vm->disks[i]);
+        vm_release_disks(vm);
         safe_close(vm->dir_fd);
         free(vm);
 }
@@ -240,11 +246,6 @@ void vm_console_unwatch(struct log_watch *w) {
                         break;
                 }
         w->vm = NULL;
-}
-
-static void vm_release_disks(struct vm *vm) {
-        for (int i = 0; i < VM_DISKS_MAX; i++)
-                loop_release(&vm->disks[i]);
 }
 
 /* Releases the domain's consoles (their mappings keep a dead domain alive),
