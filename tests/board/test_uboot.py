@@ -29,16 +29,6 @@ def create(board, body):
     return vm
 
 
-def delete(board, name):
-    status, _, body = board.api("GET", f"/vms/{name}")
-    if status == 404:
-        return
-    if body["state"] in ("running", "paused"):
-        board.api("POST", f"/vms/{name}/destroy")
-    status, _, body = board.api("DELETE", f"/vms/{name}")
-    assert status == 204, body
-
-
 def loops_on_image(board):
     """dom0's loop devices bound to the disk image (losetup -a)."""
     r = board.dom0("losetup", "-a")
@@ -83,7 +73,7 @@ def uvm(board):
     print(f"\n[{board.flavor}] U-Boot on the PV console after {t_uboot:.1f} s, "
           f"Linux's shell after {time.monotonic() - t0:.1f} s")
     yield name
-    delete(board, name)
+    board.delete_vm(name)
 
 
 def test_uboot_banner_then_linux_from_the_disk(board, uvm):
@@ -181,7 +171,7 @@ def test_read_only_disks_share_an_image(board):
         assert status == 409 and err["error"]["code"] == "image_in_use", err
     finally:
         for n in names:
-            delete(board, n)
+            board.delete_vm(n)
     for d in domids:
         wait_gone(board, d)
 
