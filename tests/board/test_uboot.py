@@ -29,25 +29,37 @@ def create(board, body):
     return vm
 
 
+def dom0(board, *cmd):
+    """board.dom0, tried again when SSH cannot reach dom0 (exit 255): on a
+    loaded host, dom0 busy serving two booting guests' disks has answered
+    SSH's connect after its 10 s timeout."""
+    for _ in range(3):
+        r = board.dom0(*cmd)
+        if r.returncode != 255:
+            break
+        time.sleep(5)
+    return r
+
+
 def loops_on_image(board):
     """dom0's loop devices bound to the disk image (losetup -a)."""
-    r = board.dom0("losetup", "-a")
+    r = dom0(board, "losetup", "-a")
     assert r.returncode == 0, r.stderr
     return [line.split(":")[0] for line in r.stdout.splitlines() if IMAGE_PATH in line]
 
 
 def xs_exists(board, path):
-    r = board.dom0("sh", "-c", f"xenstore-exists {path} && echo yes || echo no")
+    r = dom0(board, "sh", "-c", f"xenstore-exists {path} && echo yes || echo no")
     return r.stdout.strip() == "yes"
 
 
 def xs_read(board, path):
-    r = board.dom0("xenstore-read", path)
+    r = dom0(board, "xenstore-read", path)
     assert r.returncode == 0, (path, r.stderr)
     return r.stdout.strip()
 
 
-def wait_gone(board, domid, timeout=30):
+def wait_gone(board, domid, timeout=60):
     """Waits until dom0 has no vbd backend for domid and no loop device on
     the image; the kernel backend lets go of the loop device asynchronously."""
     deadline = time.monotonic() + timeout
@@ -67,9 +79,9 @@ def uvm(board):
     name = "ub-" + secrets.token_hex(3)
     t0 = time.monotonic()
     create(board, uboot_vm(name))
-    board.wait_log(name, "pv", " xenguest", timeout=120)     # U-Boot's banner
+    board.wait_log(name, "pv", " xenguest", timeout=240)     # U-Boot's banner
     t_uboot = time.monotonic() - t0
-    board.wait_log(name, "pv", "guest:hvc0# ", timeout=300)
+    board.wait_log(name, "pv", "guest:hvc0# ", timeout=480)   # slow on a loaded host
     print(f"\n[{board.flavor}] U-Boot on the PV console after {t_uboot:.1f} s, "
           f"Linux's shell after {time.monotonic() - t0:.1f} s")
     yield name
@@ -104,7 +116,7 @@ def test_disk_backend_and_loop_device_in_dom0(board, uvm):
     fe = f"/local/domain/{domid}/device/vbd/{XVDA}"
     loops = loops_on_image(board)
     assert len(loops) == 1, loops
-    r = board.dom0("stat", "-c", "%t:%T", loops[0])   # major:minor in hex
+    r = dom0(board, "stat", "-c", "%t:%T", loops[0])   # major:minor in hex
     assert r.returncode == 0, r.stderr
     assert xs_read(board, f"{be}/physical-device") == r.stdout.strip()
     assert xs_read(board, f"{be}/params") == IMAGE_PATH
@@ -142,7 +154,7 @@ def test_agent_restart_then_destroy_and_delete_leave_nothing(board, uvm):
     domid = before["domid"]
     # A restarted agent finds the VM (its disk still served) and still
     # knows the image is taken.
-    assert board.dom0("systemctl", "restart", "xvmd").returncode == 0
+    assert dom0(board, "systemctl", "restart", "xvmd").returncode == 0
     status, _, after = board.api("GET", f"/vms/{uvm}")
     assert status == 200 and after["state"] == "running" and after["domid"] == domid
     status, _, err = board.api("POST", "/vms", uboot_vm("ub3-" + secrets.token_hex(2)))
@@ -165,7 +177,7 @@ def test_read_only_disks_share_an_image(board):
             assert xs_read(board, f"/local/domain/0/backend/vbd/{d}/{XVDA}/mode") == "r"
         # Both read the disk: each gets to U-Boot's `sysboot`.
         for n in names:
-            board.wait_log(n, "pv", "Retrieving file: /boot/extlinux/extlinux.conf", timeout=180)
+            board.wait_log(n, "pv", "Retrieving file: /boot/extlinux/extlinux.conf", timeout=300)
         # A writer must wait for both.
         status, _, err = board.api("POST", "/vms", uboot_vm("ub4-" + secrets.token_hex(2)))
         assert status == 409 and err["error"]["code"] == "image_in_use", err
