@@ -149,7 +149,7 @@ def test_a_second_vm_cannot_open_the_image_while_it_is_written(board, uvm):
     assert len(loops_on_image(board)) == 1
 
 
-def test_agent_restart_then_destroy_and_delete_leave_nothing(board, uvm):
+def test_agent_restart_then_guest_poweroff_leave_nothing(board, uvm):
     _, _, before = board.api("GET", f"/vms/{uvm}")
     domid = before["domid"]
     # A restarted agent finds the VM (its disk still served) and still
@@ -160,15 +160,17 @@ def test_agent_restart_then_destroy_and_delete_leave_nothing(board, uvm):
     status, _, err = board.api("POST", "/vms", uboot_vm("ub3-" + secrets.token_hex(2)))
     assert status == 409 and err["error"]["code"] == "image_in_use", err
 
-    status, _, body = board.api("POST", f"/vms/{uvm}/destroy")
-    assert status == 200 and body["state"] == "stopped"
+    # The guest powers off: the agent tears the VM down on its own.
+    status, _, body = board.api("POST", f"/vms/{uvm}/consoles/pv/input", b"poweroff\n")
+    assert status == 204, body
+    board.wait_vm(uvm, lambda b: b["state"] == "stopped", timeout=180)
     wait_gone(board, domid)
     assert not xs_exists(board, f"/local/domain/{domid}")
     status, _, _ = board.api("DELETE", f"/vms/{uvm}")
     assert status == 204
 
 
-def test_read_only_disks_share_an_image(board):
+def test_read_only_disks_share_an_image_and_destroy_leaves_nothing(board):
     names = ["ro-a-" + secrets.token_hex(2), "ro-b-" + secrets.token_hex(2)]
     domids = []
     try:
@@ -187,9 +189,10 @@ def test_read_only_disks_share_an_image(board):
         assert status == 409 and err["error"]["code"] == "image_in_use", err
     finally:
         for n in names:
-            board.delete_vm(n)
+            board.delete_vm(n)      # destroy, then delete
     for d in domids:
         wait_gone(board, d)
+        assert not xs_exists(board, f"/local/domain/{d}")
 
 
 BAD_DISKS = [
