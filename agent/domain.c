@@ -1,7 +1,7 @@
 /* domain.c: owns the ARM64 toolstack (see domain.h). The build follows the
  * order Xen's own toolstack uses (create, xenstore skeleton, vCPUs, memory,
  * event channels, P2M pool, image, device tree, magic pages, grants,
- * vpl011, introduce), because several steps depend on the earlier ones:
+ * vpl011, disks, introduce), because several steps depend on the earlier ones:
  * the event channels must exist before the magic pages record them, the
  * grants must be seeded before xenstored maps the store ring, and the vpl011
  * needs its page populated but the domain not yet unpaused.
@@ -312,6 +312,63 @@ static void fill_post(struct xs_txn *x, const void *arg) {
         txn_write(x, "pty", "/local/domain/%u/console/output", d);
 }
 
+/* One PV disk, as libxl writes a "phy" disk (libxl_disk.c: device_disk_add,
+ * libxl_device.c: libxl__device_generic_add), except that the agent is its
+ * own hotplug script: the block device already exists, so `physical-device`
+ * (hex major:minor, which xen-blkback waits for) goes in with the rest and
+ * no `script` key is written. The frontend directory belongs to the guest
+ * (dom0 may read), the backend directory to dom0 (the guest may read). */
+static void fill_disk(struct xs_txn *x, uint32_t d, unsigned index, const struct domain_disk *disk) {
+        unsigned devid = (202u << 8) | (index << 4);    /* xvd<a + index>, partition 0 */
+        char fe[96], be[96], v[64], vdev[8];
+
+        snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%u", d, devid);
+        snprintf(be, sizeof(be), "/local/domain/0/backend/vbd/%u/%u", d, devid);
+        snprintf(vdev, sizeof(vdev), "xvd%c", (int) ('a' + index));
+
+        txn_write(x, "", "%s", fe);
+        txn_perms(x, d, XS_PERM_NONE, 0, "%s", fe);
+        txn_write(x, be, "%s/backend", fe);
+        txn_write(x, "0", "%s/backend-id", fe);
+        txn_write(x, "1", "%s/state", fe);
+        snprintf(v, sizeof(v), "%u", devid);
+        txn_write(x, v, "%s/virtual-device", fe);
+        txn_write(x, "disk", "%s/device-type", fe);
+        txn_write(x, "1", "%s/trusted", fe);
+
+        txn_write(x, "", "%s", be);
+        txn_perms(x, 0, XS_PERM_NONE, d, "%s", be);
+        txn_write(x, fe, "%s/frontend", be);
+        snprintf(v, sizeof(v), "%u", d);
+        txn_write(x, v, "%s/frontend-id", be);
+        txn_write(x, "1", "%s/online", be);
+        txn_write(x, "0", "%s/removable", be);
+        txn_write(x, "1", "%s/bootable", be);
+        txn_write(x, "1", "%s/state", be);
+        txn_write(x, vdev, "%s/dev", be);
+        txn_write(x, "phy", "%s/type", be);
+        txn_write(x, disk->readonly ? "r" : "w", "%s/mode", be);
+        txn_write(x, "disk", "%s/device-type", be);
+        txn_write(x, "0", "%s/discard-enable", be);
+        txn_write(x, "xen", "%s/specification", be);
+        txn_write(x, disk->params, "%s/params", be);
+        txn_write(x, disk->node, "%s/physical-device-path", be);
+        snprintf(v, sizeof(v), "%x:%x", disk->major, disk->minor);
+        txn_write(x, v, "%s/physical-device", be);
+}
+
+struct disks_arg {
+        uint32_t domid;
+        const struct domain_config *c;
+};
+
+static void fill_disks(struct xs_txn *x, const void *arg) {
+        const struct disks_arg *a = arg;
+
+        for (unsigned i = 0; i < a->c->n_disks; i++)
+                fill_disk(x, a->domid, i, &a->c->disks[i]);
+}
+
 static int seterr(char *err, size_t size, int r, const char *format, ...) _printf_(4, 5);
 static int seterr(char *err, size_t size, int r, const char *format, ...) {
         va_list ap;
@@ -336,6 +393,8 @@ static void remove_keys(struct domain_toolstack *t, uint32_t domid) {
         snprintf(path, sizeof(path), "/local/domain/0/backend/console/%u", domid);
         xs_rm(t->xsh, XBT_NULL, path);
         snprintf(path, sizeof(path), "/local/domain/0/backend/vuart/%u", domid);
+        xs_rm(t->xsh, XBT_NULL, path);
+        snprintf(path, sizeof(path), "/local/domain/0/backend/vbd/%u", domid);
         xs_rm(t->xsh, XBT_NULL, path);
 }
 
@@ -363,6 +422,8 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
         uint8_t seed[64];
         xc_dominfo_t info;
 
+        if (c->n_disks > DOMAIN_DISKS_MAX)
+                return seterr(err, err_size, -E2BIG, "at most %d disks", DOMAIN_DISKS_MAX);
         memcpy(cfg.handle, c->uuid, sizeof(cfg.handle));
         if (xc_domain_create(t->xch, &domid, &cfg) < 0)
                 return seterr(err, err_size, negative_errno(), "xc_domain_create: %s", strerror(errno));
@@ -518,6 +579,13 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                         seterr(err, err_size, r, "writing the domain's xenstore keys: %s", strerror(-r));
                         goto fail;
                 }
+                /* Before the guest runs: U-Boot and Linux enumerate
+                 * device/vbd once, early. */
+                r = xs_transact(t->xsh, fill_disks, &(struct disks_arg) { .domid = domid, .c = c });
+                if (r < 0) {
+                        seterr(err, err_size, r, "writing the disks' xenstore keys: %s", strerror(-r));
+                        goto fail;
+                }
                 if (!xs_introduce_domain(t->xsh, domid, a.store_gfn, a.store_port)) {
                         r = seterr(err, err_size, negative_errno(), "xs_introduce_domain: %s", strerror(errno));
                         goto fail;
@@ -558,6 +626,12 @@ int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reb
         return xs_write(t->xsh, XBT_NULL, path, v, strlen(v)) ? 0 : negative_errno();
 }
 
+/* libxl first asks each disk backend to close (online 0, state 5) and
+ * waits up to 10 s for state 6 before it destroys the domain. The agent
+ * removes the keys after the domain is gone instead: xen-blkback's xenbus
+ * watch sees its backend directory vanish and unregisters the device, which
+ * unmaps the dead guest's ring and closes the block device (the loop device
+ * then clears itself); nothing waits. */
 int domain_destroy(struct domain_toolstack *t, uint32_t domid) {
         int r = 0;
 

@@ -6,7 +6,9 @@
  *
  * A domain is built paused, with its xenstore keys written and introduced to
  * xenstored; the caller binds the console backends and then unpauses it, so
- * the guest's first byte already has a reader. */
+ * the guest's first byte already has a reader. PV disks are written as
+ * frontend and backend directories that dom0's kernel backend picks up; the
+ * block devices behind them are the caller's. */
 #pragma once
 
 #include <stdbool.h>
@@ -16,6 +18,17 @@
 #include "macro.h"
 
 struct domain_toolstack;
+
+/* A PV disk as its backend (Linux xen-blkback in dom0, "phy" type) sees it:
+ * a block device by number. The guest sees disk i as xvd<a + i>. */
+struct domain_disk {
+        const char *params;     /* what the disk is, for people (the image's path) */
+        const char *node;       /* the block device's path, e.g. /dev/loop0 */
+        uint32_t major, minor;  /* the block device the backend opens */
+        bool readonly;
+};
+
+#define DOMAIN_DISKS_MAX 16     /* xvda..xvdp: the compact virtual-device numbers */
 
 struct domain_config {
         const char *name;       /* xenstore name, already validated */
@@ -27,6 +40,8 @@ struct domain_config {
         const char *cmdline;    /* guest bootargs, or NULL */
         bool vuart;             /* an emulated SBSA UART (vpl011) */
         bool stdout_vuart;      /* /chosen/stdout-path points at it */
+        const struct domain_disk *disks;
+        unsigned n_disks;       /* at most DOMAIN_DISKS_MAX */
 };
 
 /* Where one console's shared ring is and which guest event channel port
@@ -94,7 +109,8 @@ int domain_pause(struct domain_toolstack *t, uint32_t domid);
 int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reboot);
 
 /* Destroys the domain and removes every xenstore key the toolstack wrote for
- * it. The caller must have released its console mappings first, or the
+ * it (the disk backends' directories too: the kernel backend then lets go of
+ * its block devices). The caller must have released its console mappings first, or the
  * domain lingers as dying until it does. Destroying a domain that is gone
  * is not an error. */
 int domain_destroy(struct domain_toolstack *t, uint32_t domid);

@@ -25,6 +25,16 @@ int spec_error_set(struct spec_error *err, unsigned status, const char *code, co
 
 #define fail(err, status, code, field, ...) spec_error_set(err, status, code, field, -EINVAL, __VA_ARGS__)
 
+const char *spec_error_disk_field(struct spec_error *err, size_t index, const char *sub) {
+        if (!err)
+                return "disks";
+        if (sub)
+                snprintf(err->field_buf, sizeof(err->field_buf), "disks[%zu].%s", index, sub);
+        else
+                snprintf(err->field_buf, sizeof(err->field_buf), "disks[%zu]", index);
+        return err->field_buf;
+}
+
 bool spec_name_is_valid(const char *s, size_t max) {
         size_t n = strlen(s);
 
@@ -132,6 +142,62 @@ static int field_consoles(const json_t *v, struct vm_spec *s, struct spec_error 
         return 0;
 }
 
+/* One element of "disks": {"image": NAME, "readonly": BOOL}. */
+static int parse_disk(const json_t *v, size_t i, struct vm_disk *d, struct spec_error *err) {
+        const json_t *image, *ro;
+        const char *key;
+        json_t *e;
+
+        if (!json_is_object(v))
+                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, NULL),
+                            "disks[%zu] must be an object like {\"image\": \"NAME\", \"readonly\": false}", i);
+        json_object_foreach((json_t *) (uintptr_t) v, key, e)
+                if (strcmp(key, "image") != 0 && strcmp(key, "readonly") != 0)
+                        return fail(err, 400, "unknown_field", spec_error_disk_field(err, i, NULL),
+                                    "unknown field \"%.64s\" in disks[%zu] (image, readonly)", key, i);
+        image = json_object_get(v, "image");
+        if (!image)
+                return fail(err, 400, "missing_field", spec_error_disk_field(err, i, "image"),
+                            "disks[%zu].image is required", i);
+        if (!json_is_string(image))
+                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "image"),
+                            "disks[%zu].image must be a string", i);
+        if (!spec_name_is_valid(json_string_value(image), IMAGE_NAME_MAX))
+                return fail(err, 400, "invalid_name", spec_error_disk_field(err, i, "image"),
+                            "disks[%zu].image must be 1 to %d characters of A-Z a-z 0-9 . _ -, not starting with . or -",
+                            i, IMAGE_NAME_MAX);
+        ro = json_object_get(v, "readonly");
+        if (ro && !json_is_boolean(ro))
+                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "readonly"),
+                            "disks[%zu].readonly must be true or false", i);
+        snprintf(d->image, sizeof(d->image), "%s", json_string_value(image));
+        d->readonly = ro && json_is_true(ro);
+        return 0;
+}
+
+static int field_disks(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v))
+                return fail(err, 400, "invalid_field", "disks",
+                            "disks must be an array of {\"image\": \"NAME\", \"readonly\": false}");
+        if (json_array_size(v) > VM_DISKS_MAX)
+                return fail(err, 400, "out_of_range", "disks", "a VM has at most %d disks", VM_DISKS_MAX);
+        json_array_foreach(v, i, e) {
+                int r = parse_disk(e, i, &s->disks[i], err);
+
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(s->disks[j].image, s->disks[i].image) == 0)
+                                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "image"),
+                                            "disks lists image %s twice", s->disks[i].image);
+        }
+        s->n_disks = (unsigned) json_array_size(v);
+        return 0;
+}
+
 static int field_start(const json_t *v, struct vm_spec *s, struct spec_error *err) {
         if (!json_is_boolean(v))
                 return fail(err, 400, "invalid_field", "start", "start must be true or false");
@@ -168,6 +234,7 @@ static const struct field fields[] = {
         { "ramdisk", field_ramdisk, false, true, true },
         { "cmdline", field_cmdline, false, true, true },
         { "consoles", field_consoles, false, true, true },
+        { "disks", field_disks, false, true, true },
         { "start", field_start, false, true, false },
         { "uuid", field_uuid, true, false, true },
 };
@@ -220,13 +287,18 @@ int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *e
 json_t *vm_spec_to_json(const struct vm_spec *s) {
         char uuid[37];
         const uint8_t *u = s->uuid;
+        json_t *disks = json_array();
+
+        for (unsigned i = 0; disks && i < s->n_disks; i++)
+                json_array_append_new(disks, json_pack("{s:s,s:b}", "image", s->disks[i].image, "readonly",
+                                                       s->disks[i].readonly));
 
         snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
                  u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*]}", "name", s->name, "uuid", uuid, "vcpus",
+        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*}", "name", s->name, "uuid", uuid, "vcpus",
                          (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
                          "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
-                         "consoles", "pv", s->vuart ? "vuart" : NULL);
+                         "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks);
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {

@@ -1,5 +1,5 @@
 /* vm-spec.h: owns what a VM is made of as its user asked for it (name,
- * vCPUs, memory, images, command line, consoles) and the rules every field
+ * vCPUs, memory, images, command line, consoles, PV disks) and the rules every field
  * must follow: the JSON of POST /v1/vms in, the JSON kept on disk and shown
  * by GET out. Pure: checks against the host (free memory, existing images)
  * are the caller's. */
@@ -15,6 +15,13 @@
 #define VM_VCPUS_MAX 128        /* Xen's limit for a GICv3 guest; GICv2 allows 8 */
 #define VM_MEMORY_MIB_MIN 32
 #define VM_MEMORY_MIB_MAX (1024 * 1024) /* 1 TiB: Xen's guest RAM banks hold 3 GiB + 1016 GiB */
+#define VM_DISKS_MAX 8          /* xvda..xvdh */
+
+/* A PV disk: an image from the store, seen by the guest as xvd<a + index>. */
+struct vm_disk {
+        char image[IMAGE_NAME_MAX + 1];
+        bool readonly;
+};
 
 struct vm_spec {
         char name[VM_NAME_MAX + 1];
@@ -26,6 +33,8 @@ struct vm_spec {
         bool vuart;                             /* the PV console always exists */
         bool start;                             /* only in requests */
         uint8_t uuid[16];
+        struct vm_disk disks[VM_DISKS_MAX];
+        unsigned n_disks;
 };
 
 /* Why a request was refused: an HTTP status, a stable code, the field at
@@ -35,11 +44,17 @@ struct spec_error {
         const char *code;
         const char *field;
         char message[256];
+        char field_buf[32];     /* storage for a field named with an index */
 };
 
 /* Fills *err (if not NULL) and returns r if negative, else -EINVAL. */
 int spec_error_set(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
                    const char *format, ...) __attribute__((format(printf, 6, 7)));
+
+/* The name of one disk's field ("disks[2].image", or "disks[2]" if sub is
+ * NULL), kept in err's own storage; "disks" if err is NULL. For errors found
+ * outside this module (an unknown image, an image in use). */
+const char *spec_error_disk_field(struct spec_error *err, size_t index, const char *sub);
 
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
  * starting with '.' or '-'. Safe as one path component. */
@@ -47,8 +62,9 @@ bool spec_name_is_valid(const char *s, size_t max);
 
 /* Parses and checks a POST /v1/vms body. Unknown fields are refused (a typo
  * must not be silently ignored). Defaults: vcpus 1, memory_mib 256,
- * consoles ["pv","vuart"], cmdline "", ramdisk none, start true. The uuid is
- * left for the caller. Returns 0, or -EINVAL with *err filled. */
+ * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true.
+ * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
+ * false}; an image may appear once. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
 int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err);
 
 /* Whether the spec names image name (as kernel, ramdisk, ...). */

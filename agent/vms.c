@@ -5,7 +5,13 @@
  *   run.json    boot count, and the domid while it runs (atomically replaced)
  *   pv/, vuart/ the console logs (console-log.h)
  * A restarted agent reads them back and re-attaches to domains still
- * running under the same name. */
+ * running under the same name.
+ *
+ * A PV disk is an image bound to a loop device (loop.h) while its VM runs.
+ * A writable disk is its image's only user among running VMs; read-only
+ * disks of one image may be shared. The agent holds each loop device open
+ * until the VM's teardown; the binding then ends when dom0's backend lets go
+ * of it (autoclear), so a restarted agent has nothing to re-take. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +27,7 @@
 #include "console.h"
 #include "domain.h"
 #include "images.h"
+#include "loop.h"
 #include "vms.h"
 
 enum vm_state {
@@ -55,11 +62,13 @@ struct vm {
         struct console_backend *backends[_VM_CONSOLE_MAX];
         struct log_watch *watches[_VM_CONSOLE_MAX];
         unsigned n_watches[_VM_CONSOLE_MAX];
+        struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
 };
 
 struct vms {
         sd_event *event;
         int vms_fd, images_fd;
+        char images_dir[PATH_MAX];      /* for the disks' `params` */
         struct domain_toolstack *ts;    /* NULL without Xen */
         sd_event_source *watch;
         struct vm *vm[VMS_MAX];
@@ -130,6 +139,13 @@ static int save_run(struct vm *vm) {
         return r;
 }
 
+/* Drops the agent's hold on the disks' loop devices (each one's binding
+ * ends once dom0's backend has let go of it too). */
+static void vm_release_disks(struct vm *vm) {
+        for (int i = 0; i < VM_DISKS_MAX; i++)
+                loop_release(&vm->disks[i]);
+}
+
 static void vm_free(struct vm *vm) {
         if (!vm)
                 return;
@@ -147,6 +163,7 @@ static void vm_free(struct vm *vm) {
                 vm->backends[c] = console_backend_free(vm->backends[c]);
                 vm->logs[c] = console_log_free(vm->logs[c]);
         }
+        vm_release_disks(vm);
         safe_close(vm->dir_fd);
         free(vm);
 }
@@ -238,14 +255,16 @@ void vm_console_unwatch(struct log_watch *w) {
         w->vm = NULL;
 }
 
-/* Releases the domain's consoles (their mappings keep a dead domain alive)
- * and the domain itself. */
+/* Releases the domain's consoles (their mappings keep a dead domain alive),
+ * the domain itself (with its disks' backends) and the agent's hold on the
+ * disks' loop devices. */
 static void vm_teardown(struct vm *vm) {
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 vm->backends[c] = console_backend_free(vm->backends[c]);
         if (vm->domid != 0 && vm->owner->ts)
                 (void) domain_destroy(vm->owner->ts, vm->domid);
+        vm_release_disks(vm);
         vm->domid = 0;
         vm->stopping = false;
 }
@@ -275,9 +294,86 @@ static int image_path(struct vms *v, const char *name, char *buf, size_t size) {
         return 0;
 }
 
+static bool vm_has_domain(const struct vm *vm) {
+        return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+}
+
+/* The running VM other than self whose disks clash with disk d: one that
+ * uses d's image with either of the two disks writable. */
+static const struct vm *image_clash(const struct vms *v, const struct vm *self, const struct vm_disk *d) {
+        for (size_t i = 0; i < v->n; i++) {
+                const struct vm *o = v->vm[i];
+
+                if (o == self || !vm_has_domain(o))
+                        continue;
+                for (unsigned k = 0; k < o->spec.n_disks; k++)
+                        if (strcmp(o->spec.disks[k].image, d->image) == 0 && !(d->readonly && o->spec.disks[k].readonly))
+                                return o;
+        }
+        return NULL;
+}
+
+/* Every disk's image exists, and none is in use in a way that clashes. */
+static int check_disks(struct vms *v, const struct vm *self, const struct vm_spec *s, bool starting,
+                       struct spec_error *err) {
+        char path[PATH_MAX];
+
+        for (unsigned i = 0; i < s->n_disks; i++) {
+                const struct vm_disk *d = &s->disks[i];
+                const struct vm *o;
+
+                if (image_path(v, d->image, path, sizeof(path)) < 0)
+                        return errf(err, 422, "unknown_image", spec_error_disk_field(err, i, "image"), -ENOENT,
+                                    "no image %s", d->image);
+                if (starting && (o = image_clash(v, self, d)))
+                        return errf(err, 409, "image_in_use", spec_error_disk_field(err, i, "image"), -EBUSY,
+                                    "image %s is a disk of running VM %s; only read-only disks share an image",
+                                    d->image, o->spec.name);
+        }
+        return 0;
+}
+
+/* Binds each disk's image to a loop device, described for the toolstack. */
+static int vm_attach_disks(struct vm *vm, struct domain_disk *disks, char (*params)[PATH_MAX],
+                           struct spec_error *err) {
+        struct vms *v = vm->owner;
+
+        for (unsigned i = 0; i < vm->spec.n_disks; i++) {
+                const struct vm_disk *d = &vm->spec.disks[i];
+                _cleanup_close_ int fd = openat(v->images_fd, d->image,
+                                                (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+                int r;
+
+                if (fd < 0) {
+                        int e = errno;
+
+                        return errf(err, e == ENOENT ? 422 : 500, e == ENOENT ? "unknown_image" : "disk_failed",
+                                    spec_error_disk_field(err, i, "image"), -e, "cannot open image %s: %s", d->image,
+                                    strerror(e));
+                }
+                if ((size_t) snprintf(params[i], PATH_MAX, "%s/%s", v->images_dir, d->image) >= PATH_MAX)
+                        return errf(err, 500, "disk_failed", spec_error_disk_field(err, i, "image"), -ENAMETOOLONG,
+                                    "the path of image %s is too long", d->image);
+                r = loop_attach(fd, d->readonly, params[i], &vm->disks[i]);
+                if (r < 0)
+                        return errf(err, 500, "disk_failed", spec_error_disk_field(err, i, "image"), r,
+                                    "cannot bind image %s to a loop device: %s", d->image, strerror(-r));
+                disks[i] = (struct domain_disk) {
+                        .params = params[i],
+                        .node = vm->disks[i].node,
+                        .major = vm->disks[i].major,
+                        .minor = vm->disks[i].minor,
+                        .readonly = d->readonly,
+                };
+        }
+        return 0;
+}
+
 int vm_start(struct vm *vm, struct spec_error *err) {
         struct vms *v = vm->owner;
         char kernel[PATH_MAX], ramdisk[PATH_MAX], why[256] = "";
+        struct domain_disk disks[VM_DISKS_MAX];
+        char params[VM_DISKS_MAX][PATH_MAX];
         struct domain_config c = {
                 .name = vm->spec.name,
                 .vcpus = vm->spec.vcpus,
@@ -286,6 +382,8 @@ int vm_start(struct vm *vm, struct spec_error *err) {
                 .ramdisk = vm->spec.ramdisk[0] ? ramdisk : NULL,
                 .cmdline = vm->spec.cmdline,
                 .vuart = vm->spec.vuart,
+                .disks = disks,
+                .n_disks = vm->spec.n_disks,
         };
         struct domain_built b;
         int r;
@@ -299,10 +397,20 @@ int vm_start(struct vm *vm, struct spec_error *err) {
                 return errf(err, 422, "unknown_image", "kernel", -ENOENT, "no image %s", vm->spec.kernel);
         if (vm->spec.ramdisk[0] && image_path(v, vm->spec.ramdisk, ramdisk, sizeof(ramdisk)) < 0)
                 return errf(err, 422, "unknown_image", "ramdisk", -ENOENT, "no image %s", vm->spec.ramdisk);
+        r = check_disks(v, vm, &vm->spec, true, err);
+        if (r < 0)
+                return r;
+        r = vm_attach_disks(vm, disks, params, err);
+        if (r < 0) {
+                vm_release_disks(vm);
+                return r;
+        }
 
         r = domain_build(v->ts, &c, &b, why, sizeof(why));
-        if (r < 0)
+        if (r < 0) {
+                vm_release_disks(vm);
                 return errf(err, 500, "build_failed", NULL, r, "building the domain failed: %s", why);
+        }
         vm->domid = b.domid;
         r = vm_attach_consoles(vm, &b);
         if (r < 0) {
@@ -448,6 +556,8 @@ static int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret) {
         vm->owner = v;
         vm->spec = *spec;
         vm->dir_fd = -1;
+        for (int i = 0; i < VM_DISKS_MAX; i++)
+                vm->disks[i] = (struct loop_device) LOOP_DEVICE_INIT;
         r = open_subdir(v->vms_fd, spec->name, &vm->dir_fd);
         if (r >= 0)
                 r = vm_open_logs(vm);
@@ -474,6 +584,10 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
                 return errf(err, 422, "unknown_image", "kernel", -ENOENT, "no image %s", s.kernel);
         if (s.ramdisk[0] && image_path(v, s.ramdisk, path, sizeof(path)) < 0)
                 return errf(err, 422, "unknown_image", "ramdisk", -ENOENT, "no image %s", s.ramdisk);
+        /* A VM that would not start for a busy disk is not made either. */
+        r = check_disks(v, NULL, &s, s.start, err);
+        if (r < 0)
+                return r;
         if (v->ts) {
                 uint64_t free_mib;
                 unsigned cpus;
@@ -634,6 +748,10 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
                 return -ENOMEM;
         v->event = sd_event_ref(event);
         v->vms_fd = v->images_fd = -1;
+        if ((size_t) snprintf(v->images_dir, sizeof(v->images_dir), "%s/images", state_dir) >= sizeof(v->images_dir)) {
+                r = -ENAMETOOLONG;
+                goto fail;
+        }
         state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (state_fd < 0) {
                 r = negative_errno();

@@ -1,5 +1,6 @@
 /* test-vm-spec.c: the rules of a VM spec: names, every field of a create
- * request, defaults, unknown fields, and the round trip through disk. */
+ * request, defaults, unknown fields, PV disks, and the round trip through
+ * disk. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +69,7 @@ static void test_defaults(void **state) {
         assert_string_equal(s.cmdline, "");
         assert_true(s.vuart);
         assert_true(s.start);
+        assert_int_equal(s.n_disks, 0);
 }
 
 static void test_full(void **state) {
@@ -136,13 +138,78 @@ static void test_bad_fields(void **state) {
         }
 }
 
+static void test_disks(void **state) {
+        struct spec_error e;
+        struct vm_spec s;
+        json_t *j, *a;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[]}", &s, &e), 0);
+        assert_int_equal(s.n_disks, 0);
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"root\"},"
+                               "{\"image\":\"data.img\",\"readonly\":true},{\"image\":\"s\",\"readonly\":false}]}",
+                               &s, &e),
+                         0);
+        assert_int_equal(s.n_disks, 3);
+        assert_string_equal(s.disks[0].image, "root");
+        assert_false(s.disks[0].readonly);
+        assert_string_equal(s.disks[1].image, "data.img");
+        assert_true(s.disks[1].readonly);
+        assert_false(s.disks[2].readonly);
+
+        /* As many as allowed, and one more. */
+        a = json_array();
+        for (int i = 0; i < VM_DISKS_MAX; i++) {
+                char name[16];
+
+                snprintf(name, sizeof(name), "d%d", i);
+                json_array_append_new(a, json_pack("{s:s}", "image", name));
+        }
+        j = json_pack("{s:s,s:s,s:O}", "name", "g", "kernel", "k", "disks", a);
+        assert_int_equal(vm_spec_from_request(j, &s, &e), 0);
+        assert_int_equal(s.n_disks, VM_DISKS_MAX);
+        json_decref(j);
+        json_array_append_new(a, json_pack("{s:s}", "image", "one-more"));
+        j = json_pack("{s:s,s:s,s:o}", "name", "g", "kernel", "k", "disks", a);
+        memset(&e, 0, sizeof(e));
+        assert_int_equal(vm_spec_from_request(j, &s, &e), -EINVAL);
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.code, "out_of_range");
+        assert_string_equal(e.field, "disks");
+        json_decref(j);
+
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":{\"image\":\"a\"}}", 400, "invalid_field",
+                     "disks");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[\"a\"]}", 400, "invalid_field", "disks[0]");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"a\"},{}]}", 400, "missing_field",
+                     "disks[1].image");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":7}]}", 400, "invalid_field",
+                     "disks[0].image");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"../etc/shadow\"}]}", 400,
+                     "invalid_name", "disks[0].image");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"\"}]}", 400, "invalid_name",
+                     "disks[0].image");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"a\",\"readonly\":\"yes\"}]}", 400,
+                     "invalid_field", "disks[0].readonly");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"a\",\"mode\":\"w\"}]}", 400,
+                     "unknown_field", "disks[0]");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"disks\":[{\"image\":\"a\"},{\"image\":\"a\",\"readonly\":true}]}",
+                     400, "invalid_field", "disks[1].image");
+
+        /* Fields named outside this module, and without an error to fill. */
+        assert_string_equal(spec_error_disk_field(&e, 5, "image"), "disks[5].image");
+        assert_string_equal(spec_error_disk_field(&e, 7, NULL), "disks[7]");
+        assert_string_equal(spec_error_disk_field(NULL, 7, "image"), "disks");
+}
+
 static void test_disk_round_trip(void **state) {
         struct spec_error e;
         struct vm_spec s, back;
         json_t *j;
 
         (void) state;
-        assert_int_equal(parse("{\"name\":\"g\",\"vcpus\":2,\"kernel\":\"k\",\"ramdisk\":\"r\",\"cmdline\":\"x=1\"}",
+        assert_int_equal(parse("{\"name\":\"g\",\"vcpus\":2,\"kernel\":\"k\",\"ramdisk\":\"r\",\"cmdline\":\"x=1\","
+                               "\"disks\":[{\"image\":\"root\"},{\"image\":\"ro\",\"readonly\":true}]}",
                                &s, &e),
                          0);
         for (int i = 0; i < 16; i++)
@@ -158,6 +225,15 @@ static void test_disk_round_trip(void **state) {
         assert_string_equal(back.cmdline, "x=1");
         assert_true(back.vuart);
         assert_memory_equal(back.uuid, s.uuid, 16);
+        assert_int_equal(back.n_disks, 2);
+        assert_string_equal(back.disks[0].image, "root");
+        assert_false(back.disks[0].readonly);
+        assert_string_equal(back.disks[1].image, "ro");
+        assert_true(back.disks[1].readonly);
+        /* A spec stored before disks existed has none. */
+        json_object_del(j, "disks");
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.n_disks, 0);
         /* A request may not carry a uuid; the disk must. */
         json_object_del(j, "uuid");
         assert_int_equal(vm_spec_from_disk(j, &back, &e), -EINVAL);
@@ -171,6 +247,7 @@ int main(void) {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_disks),
                 cmocka_unit_test(test_disk_round_trip),
         };
 

@@ -90,6 +90,16 @@ class Board:
                 raise AssertionError(f"VM {vm} never got there: {body}")
             time.sleep(1)
 
+    def delete_vm(self, name):
+        """Destroys the VM if it runs, then deletes it; a missing VM is fine."""
+        status, _, body = self.api("GET", f"/vms/{name}")
+        if status == 404:
+            return
+        if body["state"] in ("running", "paused"):
+            self.api("POST", f"/vms/{name}/destroy")
+        status, _, body = self.api("DELETE", f"/vms/{name}")
+        assert status == 204, body
+
     def dom0(self, *cmd, timeout=120):
         return board_cmd("dom0", *cmd, port=self.port, timeout=timeout)
 

@@ -18,13 +18,7 @@ def create(board, name, **kw):
 
 
 def delete(board, name):
-    status, _, body = board.api("GET", f"/vms/{name}")
-    if status == 404:
-        return
-    if body["state"] in ("running", "paused"):
-        board.api("POST", f"/vms/{name}/destroy")
-    status, _, body = board.api("DELETE", f"/vms/{name}")
-    assert status == 204, body
+    board.delete_vm(name)
 
 
 def type_on(board, vm, console, text):
