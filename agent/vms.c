@@ -335,8 +335,12 @@ int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct spec_error *err) {
         if (r < 0)
                 return errf(err, 500, "shutdown_failed", NULL, r, "asking the guest to power off failed: %s",
                             strerror(-r));
-        if (vm->state == VM_PAUSED)
-                (void) domain_unpause(vm->owner->ts, vm->domid);
+        /* A paused guest cannot see the request: let it run, and say so. If
+         * it stays paused, the timer below still ends it. */
+        if (vm->state == VM_PAUSED && domain_unpause(vm->owner->ts, vm->domid) >= 0) {
+                vm->state = VM_RUNNING;
+                (void) save_run(vm);
+        }
         vm->stopping = true;
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
         (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
