@@ -233,11 +233,16 @@ void vm_console_unwatch(struct log_watch *w) {
 }
 
 /* Releases the domain's consoles (their mappings keep a dead domain alive)
- * and the domain itself. */
+ * and the domain itself. The rings are drained one last time first: a guest's
+ * last words (a panic, "Power down") may still sit there when the news of
+ * its shutdown (xenstore) is handled before its last console event. */
 static void vm_teardown(struct vm *vm) {
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
-        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                if (vm->backends[c])
+                        (void) console_backend_kick(vm->backends[c]);
                 vm->backends[c] = console_backend_free(vm->backends[c]);
+        }
         if (vm->domid != 0 && vm->owner->ts)
                 (void) domain_destroy(vm->owner->ts, vm->domid);
         vm->domid = 0;
