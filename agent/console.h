@@ -38,7 +38,8 @@ DEFINE_CLEANUP_FUNC(struct console_backend, console_backend_free);
  * queue is near CONSOLE_INPUT_MAX), or -errno. */
 ssize_t console_backend_write(struct console_backend *b, const void *data, size_t n);
 
-/* Drains the ring again (e.g. after the log failed to take bytes). */
+/* Drains the ring again (after the log failed to take bytes; before
+ * teardown, for what the guest wrote last). */
 int console_backend_kick(struct console_backend *b);
 
 struct console_backend_stats {

@@ -257,11 +257,16 @@ void vm_console_unwatch(struct log_watch *w) {
 
 /* Releases the domain's consoles (their mappings keep a dead domain alive),
  * the domain itself (with its disks' backends) and the agent's hold on the
- * disks' loop devices. */
+ * disks' loop devices. The rings are drained one last time first: a guest's
+ * last words (a panic, "Power down") may still sit there when the news of
+ * its shutdown (xenstore) is handled before its last console event. */
 static void vm_teardown(struct vm *vm) {
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
-        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                if (vm->backends[c])
+                        (void) console_backend_kick(vm->backends[c]);
                 vm->backends[c] = console_backend_free(vm->backends[c]);
+        }
         if (vm->domid != 0 && vm->owner->ts)
                 (void) domain_destroy(vm->owner->ts, vm->domid);
         vm_release_disks(vm);
@@ -449,8 +454,12 @@ int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct spec_error *err) {
         if (r < 0)
                 return errf(err, 500, "shutdown_failed", NULL, r, "asking the guest to power off failed: %s",
                             strerror(-r));
-        if (vm->state == VM_PAUSED)
-                (void) domain_unpause(vm->owner->ts, vm->domid);
+        /* A paused guest cannot see the request: let it run, and say so. If
+         * it stays paused, the timer below still ends it. */
+        if (vm->state == VM_PAUSED && domain_unpause(vm->owner->ts, vm->domid) >= 0) {
+                vm->state = VM_RUNNING;
+                (void) save_run(vm);
+        }
         vm->stopping = true;
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
         (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
