@@ -302,5 +302,10 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {
-        return strcmp(s->kernel, name) == 0 || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0);
+        if (strcmp(s->kernel, name) == 0 || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0))
+                return true;
+        for (unsigned i = 0; i < s->n_disks; i++)
+                if (strcmp(s->disks[i].image, name) == 0)
+                        return true;
+        return false;
 }

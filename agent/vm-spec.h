@@ -67,7 +67,7 @@ bool spec_name_is_valid(const char *s, size_t max);
  * false}; an image may appear once. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
 int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err);
 
-/* Whether the spec names image name (as kernel, ramdisk, ...). */
+/* Whether the spec names image name (as kernel, ramdisk or a disk). */
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name);
 
 /* The spec as stored and shown (without "start"), and back from disk. */
