@@ -34,7 +34,8 @@ struct api {
 
 /* Bodies: JSON requests are small; console input is a few keystrokes or a
  * pasted script. A log answer carries at most this much; clients page with
- * ?from= (the X-Xvmd-Log-End header says where the log ends). */
+ * ?from= (the X-Xvmd-Log-End header says where this answer ends, an empty
+ * answer that the log does; GET /v1/vms/NAME has each log's end). */
 #define API_JSON_BODY_MAX (64 * 1024)
 #define API_INPUT_BODY_MAX (16 * 1024)
 #define API_LOG_CHUNK_MAX (4 * 1024 * 1024)
