@@ -21,37 +21,7 @@
 
 #define SEG0 "00000000000000000000.log"
 
-struct fixture {
-        char *tmp;
-        int dfd;
-};
-
-static int setup(void **state) {
-        struct fixture *f = calloc(1, sizeof(*f));
-
-        if (!f)
-                return -1;
-        f->tmp = test_mkdtemp();
-        if (!f->tmp)
-                return -1;
-        f->dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dfd < 0)
-                return -1;
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        struct fixture *f = *state;
-
-        close(f->dfd);
-        test_rm_rf(f->tmp);
-        free(f->tmp);
-        free(f);
-        return 0;
-}
-
-static struct console_log *open_log(struct fixture *f) {
+static struct console_log *open_log(struct test_dir *f) {
         struct console_log *l = NULL;
 
         assert_int_equal(console_log_open(f->dfd, "console", &l), 0);
@@ -90,7 +60,7 @@ static void append_pattern(struct console_log *l, size_t n) {
 }
 
 static void test_empty(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l = open_log(f);
         struct stat st;
         char buf[8];
@@ -125,7 +95,7 @@ static void test_empty(void **state) {
 }
 
 static void test_roundtrip(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         _cleanup_(console_log_freep) struct console_log *l = open_log(f);
         char buf[64];
 
@@ -149,7 +119,7 @@ static void test_roundtrip(void **state) {
 }
 
 static void test_reopen_keeps_offsets(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l = open_log(f);
 
         append_pattern(l, 1000);
@@ -170,7 +140,7 @@ static void test_reopen_keeps_offsets(void **state) {
 }
 
 static void test_rotate(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l = open_log(f);
         struct stat st;
         char buf[32];
@@ -218,7 +188,7 @@ static void test_rotate(void **state) {
 }
 
 static void test_big_odd_chunks(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         enum { TOTAL = 1 << 20 };
         struct console_log *l = open_log(f);
         uint8_t *src = malloc(TOTAL), *dst = malloc(TOTAL);
@@ -264,7 +234,7 @@ static void test_big_odd_chunks(void **state) {
 }
 
 static void test_torn_last_segment(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         uint8_t data[100];
         struct console_log *l;
 
@@ -281,7 +251,7 @@ static void test_torn_last_segment(void **state) {
 }
 
 static void test_empty_dir_exists(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l;
 
         assert_int_equal(test_mkdir(f->tmp, "console"), 0);
@@ -293,7 +263,7 @@ static void test_empty_dir_exists(void **state) {
 }
 
 static void test_gap(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         uint8_t data[50], buf[200];
         struct console_log *l;
 
@@ -319,7 +289,7 @@ static void test_gap(void **state) {
 }
 
 static void test_start_not_zero(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         uint8_t data[5], buf[16];
         struct console_log *l;
 
@@ -338,7 +308,7 @@ static void test_start_not_zero(void **state) {
 }
 
 static void test_overlap_clamped(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         uint8_t data[200], buf[300];
         struct console_log *l;
 
@@ -356,7 +326,7 @@ static void test_overlap_clamped(void **state) {
 }
 
 static void test_other_files_ignored(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l;
 
         assert_int_equal(test_write_file(f->tmp, "console/" SEG0, "abc", 3, 0600), 0);
@@ -373,7 +343,7 @@ static void test_other_files_ignored(void **state) {
 }
 
 static void test_bad_names_and_entries(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         static const char *const bad[] = { "", ".", "..", ".hidden", "a/b", "/abs", "a/" };
         struct console_log *l = NULL;
         char longname[300];
@@ -433,7 +403,7 @@ static void on_append(struct console_log *l, void *userdata) {
 }
 
 static void test_on_append(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         _cleanup_(console_log_freep) struct console_log *l = open_log(f);
         struct counter c = { 0 };
 
@@ -456,7 +426,7 @@ static void test_on_append(void **state) {
 /* A write that fails halfway (here RLIMIT_FSIZE, in real life ENOSPC):
  * the bytes that made it keep their offsets, end tells how many. */
 static void test_partial_append(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         _cleanup_(console_log_freep) struct console_log *l = open_log(f);
         struct rlimit old, lim;
         void (*old_handler)(int);
@@ -491,7 +461,7 @@ static void test_partial_append(void **state) {
 }
 
 static void test_rotate_name_taken(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct console_log *l = open_log(f);
 
         append_pattern(l, 10);
@@ -522,21 +492,21 @@ static void test_rotate_name_taken(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reopen_keeps_offsets, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_big_odd_chunks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_torn_last_segment, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_empty_dir_exists, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_gap, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_start_not_zero, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_overlap_clamped, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_other_files_ignored, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_names_and_entries, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_on_append, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_partial_append, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_rotate_name_taken, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_empty, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_roundtrip, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_reopen_keeps_offsets, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_rotate, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_big_odd_chunks, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_torn_last_segment, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_empty_dir_exists, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_gap, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_start_not_zero, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_overlap_clamped, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_other_files_ignored, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_names_and_entries, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_on_append, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_partial_append, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_rotate_name_taken, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

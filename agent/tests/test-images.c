@@ -21,38 +21,8 @@
 #define HELLO_SHA "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-struct fixture {
-        char *tmp;
-        int dfd;
-};
-
-static int setup(void **state) {
-        struct fixture *f = calloc(1, sizeof(*f));
-
-        if (!f)
-                return -1;
-        f->tmp = test_mkdtemp();
-        if (!f->tmp)
-                return -1;
-        f->dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (f->dfd < 0)
-                return -1;
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        struct fixture *f = *state;
-
-        close(f->dfd);
-        test_rm_rf(f->tmp);
-        free(f->tmp);
-        free(f);
-        return 0;
-}
-
 /* The folder's entries, sorted, joined by spaces. */
-static void listing(struct fixture *f, char *buf, size_t size) {
+static void listing(struct test_dir *f, char *buf, size_t size) {
         struct dirent **list;
         int n = scandir(f->tmp, &list, NULL, alphasort);
 
@@ -69,7 +39,7 @@ static void listing(struct fixture *f, char *buf, size_t size) {
         free(list);
 }
 
-static void upload(struct fixture *f, const char *name, const char *text, bool expect_replaced) {
+static void upload(struct test_dir *f, const char *name, const char *text, bool expect_replaced) {
         struct image_upload *u = NULL;
         struct spec_error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1];
@@ -85,7 +55,7 @@ static void upload(struct fixture *f, const char *name, const char *text, bool e
 }
 
 static void test_upload_appears_when_finished(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct image_upload *u = NULL;
         struct spec_error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1], names[256];
@@ -117,7 +87,7 @@ static void test_upload_appears_when_finished(void **state) {
 }
 
 static void test_empty_image(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct image_upload *u = NULL;
         struct spec_error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1];
@@ -132,7 +102,7 @@ static void test_empty_image(void **state) {
 }
 
 static void test_abandoned_upload_leaves_nothing(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct image_upload *u = NULL;
         struct spec_error err = { 0 };
         char names[256];
@@ -152,7 +122,7 @@ static void test_abandoned_upload_leaves_nothing(void **state) {
 }
 
 static void test_digest_mismatch_stores_nothing(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         struct image_upload *u = NULL;
         struct spec_error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1], names[256];
@@ -172,7 +142,7 @@ static void test_digest_mismatch_stores_nothing(void **state) {
 }
 
 static void test_replace(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         char names[256];
         json_t *j;
 
@@ -186,7 +156,7 @@ static void test_replace(void **state) {
 }
 
 static void test_refused_before_writing(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         static const char *bad_names[] = { "", ".", "..", ".hidden", "-x", "a/b", "../etc", "a b", "é",
                                            "01234567890123456789012345678901234567890123456789012345678901234" };
         struct image_upload *u = NULL;
@@ -218,7 +188,7 @@ static void test_refused_before_writing(void **state) {
 }
 
 static void test_remove(void **state) {
-        struct fixture *f = *state;
+        struct test_dir *f = *state;
         char names[256];
 
         upload(f, "k", "x", false);
@@ -231,13 +201,14 @@ static void test_remove(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_upload_appears_when_finished, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_empty_image, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_abandoned_upload_leaves_nothing, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_digest_mismatch_stores_nothing, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refused_before_writing, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_appears_when_finished, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_empty_image, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_abandoned_upload_leaves_nothing, test_dir_setup,
+                                                test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_digest_mismatch_stores_nothing, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_replace, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_refused_before_writing, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_remove, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

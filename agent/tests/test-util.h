@@ -25,6 +25,41 @@ static inline char *test_mkdtemp(void) {
         return p;
 }
 
+static inline int test_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw);
+static inline void test_rm_rf(const char *path);
+
+/* A cmocka fixture: a fresh temp dir (tmp) and an fd on it (dfd); *state
+ * points at it. */
+struct test_dir {
+        char *tmp;
+        int dfd;
+};
+
+static inline int test_dir_setup(void **state) {
+        struct test_dir *d = calloc(1, sizeof(*d));
+
+        if (!d)
+                return -1;
+        *state = d;
+        d->dfd = -1;
+        d->tmp = test_mkdtemp();
+        if (!d->tmp)
+                return -1;
+        d->dfd = open(d->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return d->dfd < 0 ? -1 : 0;
+}
+
+static inline int test_dir_teardown(void **state) {
+        struct test_dir *d = *state;
+
+        if (d->dfd >= 0)
+                close(d->dfd);
+        test_rm_rf(d->tmp);
+        free(d->tmp);
+        free(d);
+        return 0;
+}
+
 static inline int test_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
         (void) st, (void) type, (void) ftw;
         return remove(path);
