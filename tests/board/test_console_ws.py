@@ -9,6 +9,8 @@ import time
 import pytest
 import websocket
 
+import flood
+
 GUEST = {"kernel": "linux-kernel", "ramdisk": "linux-initramfs",
          "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
 
@@ -214,33 +216,28 @@ def log_end(board, vm, console):
 
 
 def test_stalled_viewer_does_not_slow_the_guest(board, vm):
-    """A viewer that stops reading while the guest writes 2 MiB: the log and
-    another viewer get every byte; the stalled one, when it reads again, gets
-    a stream that agrees with the log, with any gap announced by `skipped`.
-    (Whether it is skipped at all depends on the buffers between: QEMU's user
-    network and the host's socket absorb megabytes, more than the PV console
-    of a TCG guest writes in a test's time, so the agent rarely sees this
-    viewer stall here. The skip itself is covered by test-console-ws.)"""
-    size = 2 * 1024 * 1024
+    """A viewer that stops reading while the guest writes 16 MiB to its PV
+    console: the log and another viewer get every byte, exactly; the stalled
+    one, when it reads again, gets a stream that agrees with the log, with any
+    gap announced by `skipped`. (Whether it is skipped at all depends on the
+    buffers between: QEMU's user network and the host's socket absorb
+    megabytes, so the agent may never see this viewer stall here. The skip
+    itself is covered by test-console-ws.)"""
+    size = 16 * 1024 * 1024
     end = log_end(board, vm, "pv")
     stalled = connect(board, vm, "pv", f"?from={end}",
                       sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
     live = connect(board, vm, "pv", f"?from={end}")
-    tag = secrets.token_hex(4)
-    # The marker is computed by the shell, so that the echo of the command
-    # line does not hold it.
-    done = f"flood-{tag}-42"
-    say(board, vm, "pv", f"stty -opost; dd if=/dev/zero bs=4096 count={size // 4096} 2>/dev/null | tr '\\0' x; "
-                         f"stty opost; echo; echo flood-{tag}-$((40+2))\n")
+    say(board, vm, "pv", f"xvmd-flood {size}\n")
 
     # The live viewer reads everything; the stalled one reads nothing, but
     # pings now and then (sending needs no reading), so that the agent does
     # not drop it as a dead peer (75 s without a frame).
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + 1200
     last_ping = time.monotonic()
     stall_end = None
     while stall_end is None or time.monotonic() < stall_end:
-        assert time.monotonic() < deadline, "the flood did not end in 900 s"
+        assert time.monotonic() < deadline, "the flood did not end in 1200 s"
         if time.monotonic() - last_ping > 10:
             stalled.ws.ping()
             last_ping = time.monotonic()
@@ -249,16 +246,21 @@ def test_stalled_viewer_does_not_slow_the_guest(board, vm):
                 live.pump(timeout=2)
             except websocket.WebSocketTimeoutException:
                 pass
-            if done.encode() in live.data:
+            if flood.cut(bytes(live.data), size):
                 stall_end = time.monotonic() + 6  # the agent's stall bound is 5 s
         else:
             time.sleep(0.5)
 
     log = whole_log(board, vm, "pv", end)
-    assert log.count(b"x") >= size and done.encode() in log
+    found = flood.cut(log, size)
+    assert found, "no complete flood in the log"
+    offset, payload, _ = found
+    want = flood.pattern(size)
+    assert payload == want, flood.first_difference(payload, want)
     assert bytes(live.data) == log[:len(live.data)]
+    assert flood.cut(bytes(live.data), size)[1] == want
 
-    stalled.wait_data(done, timeout=300)
+    stalled.wait_data(flood.END, timeout=600)
     skipped = [m for m in stalled.messages if m["type"] == "skipped"]
     assert all(s["to"] > s["from"] >= end for s in skipped)
     # What the stalled viewer got is the log minus the skipped ranges.
