@@ -2,6 +2,8 @@
  * console-ws.h). */
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -372,6 +374,9 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         /* The kernel's buffer is part of a viewer's queue too: keep it small,
          * so that a stalled viewer costs little and is seen to be stalled. */
         (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int) { CONSOLE_VIEWER_SNDBUF }, sizeof(int));
+        /* A keystroke's echo goes out at once, not after the last frame's
+         * ACK (ws.c corks a frame's header to its payload with MSG_MORE). */
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
         r = ws_new(h->event, fd, &config, &viewer_callbacks, v, &v->ws);
         if (r >= 0 && extra_size > 0)
                 r = ws_feed(v->ws, extra, extra_size);

@@ -62,6 +62,8 @@ struct vm {
         struct console_backend *backends[_VM_CONSOLE_MAX];
         struct log_watch *watches[_VM_CONSOLE_MAX];
         unsigned n_watches[_VM_CONSOLE_MAX];
+        sd_event_source *news[_VM_CONSOLE_MAX]; /* new output, for the watchers soon (on_log_append) */
+        uint64_t news_last[_VM_CONSOLE_MAX];    /* when the watchers last heard (CLOCK_MONOTONIC) */
         struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
 };
 
@@ -76,6 +78,9 @@ struct vms {
 };
 
 #define errf spec_error_set
+
+/* How often at most a console's watchers hear of new output (on_log_append). */
+#define VM_NEWS_INTERVAL_USEC (5 * 1000)
 
 /* Writes a JSON document to dir_fd/name through a temporary file, fsync and
  * rename, so that a crash leaves the old or the new file, never a torn one. */
@@ -117,6 +122,9 @@ static json_t *read_json(int dir_fd, const char *name) {
 }
 
 static void notify_watches(struct vm *vm, int c) {
+        if (vm->news[c])
+                (void) sd_event_source_set_enabled(vm->news[c], SD_EVENT_OFF);
+        (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &vm->news_last[c]);
         for (struct log_watch *w = vm->watches[c], *next; w; w = next) {
                 next = w->next; /* on_change may unwatch */
                 w->on_change(w, false);
@@ -149,7 +157,15 @@ static void vm_release_disks(struct vm *vm) {
 static void vm_free(struct vm *vm) {
         if (!vm)
                 return;
-        /* Followers learn the log is gone; they must not come back. */
+        /* Followers get the last output, then learn the log is gone; they
+         * must not come back. */
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                int pending = 0;
+
+                if (vm->news[c] && sd_event_source_get_enabled(vm->news[c], &pending) >= 0 && pending)
+                        notify_watches(vm, c);
+                vm->news[c] = sd_event_source_disable_unref(vm->news[c]);
+        }
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 while (vm->watches[c]) {
                         struct log_watch *w = vm->watches[c];
@@ -206,12 +222,52 @@ static int open_subdir(int parent, const char *name, int *ret) {
         return 0;
 }
 
-static void on_log_append(struct console_log *l, void *userdata) {
+static int on_news(sd_event_source *s, uint64_t usec _unused_, void *userdata) {
         struct vm *vm = userdata;
 
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                if (vm->logs[c] == l)
+                if (vm->news[c] == s)
                         notify_watches(vm, c);
+        return 0;
+}
+
+/* New output in a console's log. The watchers (websocket viewers, log
+ * followers) hear of it on a later turn of the event loop, not now: the
+ * console backend is in the middle of draining the ring, and the guest gets
+ * its ring back (and its event) before any viewer's socket is written to.
+ * And they hear at most once per VM_NEWS_INTERVAL_USEC: a keystroke's echo
+ * after a quiet spell goes out on the next turn, while a flood goes out in
+ * frames of many ring-fulls rather than one frame (and two send()s) per
+ * 2 KiB ring, which costs dom0 more than the log itself. A pending source
+ * at the ring's priority runs before the ring's later events, so a flood
+ * cannot starve the viewers. */
+static void on_log_append(struct console_log *l, void *userdata) {
+        struct vm *vm = userdata;
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                int enabled = SD_EVENT_OFF;
+                uint64_t now, due;
+
+                if (vm->logs[c] != l || !vm->watches[c])
+                        continue;
+                if (vm->news[c] && sd_event_source_get_enabled(vm->news[c], &enabled) >= 0 &&
+                    enabled != SD_EVENT_OFF)
+                        continue; /* they will hear of this too */
+                if (sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now) < 0)
+                        now = 0;
+                due = vm->news_last[c] + VM_NEWS_INTERVAL_USEC;
+                if (due < now)
+                        due = now;
+                if (!vm->news[c]) {
+                        if (sd_event_add_time(vm->owner->event, &vm->news[c], CLOCK_MONOTONIC, due, 1,
+                                              on_news, vm) < 0) {
+                                notify_watches(vm, c); /* no memory for the source: tell them now */
+                                continue;
+                        }
+                } else
+                        (void) sd_event_source_set_time(vm->news[c], due);
+                (void) sd_event_source_set_enabled(vm->news[c], SD_EVENT_ONESHOT);
+        }
 }
 
 static int vm_open_logs(struct vm *vm) {
