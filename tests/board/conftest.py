@@ -6,8 +6,10 @@ flavour before booting the next. test_zz_down.py, last, brings it down.
 Both boot on ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
 (comma separated) narrows the flavours; XVMD_TEST_PORT_BASE moves the ports.
 """
+import contextlib
 import json
 import os
+import secrets
 import subprocess
 import time
 import urllib.error
@@ -30,6 +32,12 @@ def board_cmd(*args, port, timeout=900, check=False):
 
 
 class Board:
+    # The project's small Linux guest (guest-images/linux): a shell on each
+    # console, with these prompts.
+    LINUX_GUEST = {"kernel": "linux-kernel", "ramdisk": "linux-initramfs",
+                   "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
+    PROMPTS = {"pv": "guest:hvc0# ", "vuart": "guest:ttyAMA0# "}
+
     def __init__(self, flavor, port, up_output):
         self.flavor = flavor
         self.port = port
@@ -79,6 +87,41 @@ class Board:
                 raise AssertionError(f"{needle!r} not in {vm}/{console} after {timeout} s; "
                                      f"log ends with {data[-400:]!r}")
             time.sleep(1)
+
+    def whole_log(self, vm, console, start=0):
+        """The log from start to its end, page by page: an answer holds at
+        most 4 MiB (its X-Xvmd-Log-End is where that answer ends); an empty
+        one means the end."""
+        out = bytearray()
+        while True:
+            data, _, _ = self.log(vm, console, start + len(out))
+            if not data:
+                return bytes(out)
+            out += data
+
+    def create_linux(self, name, **kw):
+        """Creates a VM of the Linux guest (kw overrides its spec); returns
+        the VM's JSON."""
+        status, _, vm = self.api("POST", "/vms", dict(self.LINUX_GUEST, name=name, **kw))
+        assert status == 201, vm
+        return vm
+
+    def wait_prompts(self, vm, timeout=240):
+        """Waits for the Linux guest's shell on both consoles."""
+        for console in ("vuart", "pv"):
+            self.wait_log(vm, console, self.PROMPTS[console], timeout=timeout)
+
+    @contextlib.contextmanager
+    def linux_vm(self, prefix, **kw):
+        """A Linux guest named PREFIX-RANDOM, at its shell on both consoles;
+        destroyed and deleted afterwards."""
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        self.create_linux(name, **kw)
+        try:
+            self.wait_prompts(name)
+            yield name
+        finally:
+            self.delete_vm(name)
 
     def wait_vm(self, vm, pred, timeout=120):
         deadline = time.monotonic() + timeout

@@ -1,13 +1,10 @@
 """The board: both flavours boot real Xen with dom0 on systemd and the agent,
 and the board command's up/env/dom0/down do what they say."""
-import os
 import re
-import subprocess
-import time
 
 import pytest
 
-from conftest import BOARD, board_cmd, pid_alive
+from conftest import board_cmd
 
 EXPECTED = {
     "bundled": {"NEW_VGIC": True, "ACPI": True, "SBSA_VUART_CONSOLE": True,

@@ -1,7 +1,6 @@
 """The board command fails clearly and never hangs."""
 import os
 import subprocess
-import time
 
 from conftest import BOARD, PORT_BASE, board_cmd
 
@@ -31,7 +30,6 @@ def test_commands_on_a_board_that_is_not_running():
 
 def test_boot_that_does_not_answer_in_time_fails_with_the_serial_log():
     port = PORT_BASE + 60
-    t0 = time.monotonic()
     r = board_cmd("up", "--flavor", "stock", "--timeout", "3", port=port, timeout=900)
     assert r.returncode != 0
     assert "did not answer within 3 s" in r.stderr

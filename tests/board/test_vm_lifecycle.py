@@ -7,17 +7,10 @@ import time
 
 import pytest
 
-GUEST = {"kernel": "linux-kernel", "ramdisk": "linux-initramfs",
-         "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
-
-
 def create(board, prefix, cmdline_extra=""):
     name = prefix + "-" + secrets.token_hex(2)
-    status, _, body = board.api("POST", "/vms", dict(GUEST, name=name,
-                                                     cmdline=GUEST["cmdline"] + cmdline_extra))
-    assert status == 201, body
-    board.wait_log(name, "vuart", "guest:ttyAMA0# ")
-    board.wait_log(name, "pv", "guest:hvc0# ")
+    board.create_linux(name, cmdline=board.LINUX_GUEST["cmdline"] + cmdline_extra)
+    board.wait_prompts(name)
     return name
 
 

@@ -5,14 +5,8 @@ import secrets
 
 import pytest
 
-GUEST = {"kernel": "linux-kernel", "ramdisk": "linux-initramfs",
-         "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
-
-
 def create(board, name, **kw):
-    body = dict(GUEST, name=name, **kw)
-    status, _, vm = board.api("POST", "/vms", body)
-    assert status == 201, vm
+    vm = board.create_linux(name, **kw)
     assert "error" not in vm, vm
     return vm
 
@@ -35,9 +29,8 @@ def xl_domains(board):
 @pytest.fixture
 def vm(board):
     name = "t-" + secrets.token_hex(3)
-    v = create(board, name)
-    board.wait_log(name, "vuart", "guest:ttyAMA0# ")
-    board.wait_log(name, "pv", "guest:hvc0# ")
+    create(board, name)
+    board.wait_prompts(name)
     yield name
     delete(board, name)
 
@@ -190,7 +183,7 @@ def test_malformed_and_oversized_bodies(board):
 
 
 def test_duplicate_name_and_unknown_vm_or_console(board, vm):
-    status, _, err = board.api("POST", "/vms", dict(GUEST, name=vm))
+    status, _, err = board.api("POST", "/vms", dict(board.LINUX_GUEST, name=vm))
     assert status == 409 and err["error"]["code"] == "already_exists" and err["error"]["field"] == "name"
     for path in ("/vms/nope", "/vms/nope/consoles/pv/log", "/vms/..%2f..%2fetc/consoles/pv/log"):
         status, _, err = board.api("GET", path)
