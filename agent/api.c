@@ -12,6 +12,7 @@
 #include "api.h"
 #include "auth.h"
 #include "console-log.h"
+#include "fileio.h"
 #include "console-ws.h"
 #include "host.h"
 #include "images.h"
@@ -448,7 +449,7 @@ static void handle_web(struct api *a, const struct api_request *req, struct api_
         const char *name = "index.html";
         _cleanup_close_ int dir = -1, fd = -1;
         struct stat st;
-        size_t done = 0;
+        ssize_t done;
         char *buf;
 
         if (strcmp(req->path, "/") != 0) {
@@ -475,19 +476,16 @@ static void handle_web(struct api *a, const struct api_request *req, struct api_
                 api_response_error(resp, 500, "internal_error", NULL, "out of memory");
                 return;
         }
-        while (done < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + done, (size_t) st.st_size - done);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                done += (size_t) n;
+        done = read_full(fd, buf, (size_t) st.st_size);
+        if (done < 0) {
+                free(buf);
+                api_response_error(resp, 500, "internal_error", NULL, "%s cannot be read", name);
+                return;
         }
         api_response_done(resp);
         resp->status = 200;
         resp->raw = buf;
-        resp->raw_size = done;
+        resp->raw_size = (size_t) done;
         resp->content_type = content_type_of(name);
         api_response_header(resp, "Cache-Control", "no-cache");
         api_response_header(resp, "X-Content-Type-Options", "nosniff");

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "auth.h"
+#include "fileio.h"
 
 struct auth {
         /* Zero-padded to the maximum so the comparison never depends on the
@@ -58,6 +59,7 @@ int auth_new_from_file(const char *path, struct auth **ret, const char **ret_why
         _cleanup_close_ int fd = -1;
         char buf[AUTH_TOKEN_FILE_MAX + 1];
         size_t len = 0;
+        ssize_t n;
         struct stat st;
         int r;
 
@@ -77,20 +79,13 @@ int auth_new_from_file(const char *path, struct auth **ret, const char **ret_why
         }
 
         *ret_why = "cannot be read";
-        for (;;) {
-                ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len == sizeof(buf)) {
-                        *ret_why = "is larger than 4096 bytes";
-                        return -EFBIG;
-                }
+        n = read_full(fd, buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        len = (size_t) n;
+        if (len == sizeof(buf)) {
+                *ret_why = "is larger than 4096 bytes";
+                return -EFBIG;
         }
 
         while (len > 0 && (is_ows(buf[len - 1]) || buf[len - 1] == '\n' || buf[len - 1] == '\r'))

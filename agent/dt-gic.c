@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "dt-gic.h"
+#include "fileio.h"
 #include "macro.h"
 
 #define DT_MAX_DEPTH 32
@@ -41,7 +42,7 @@ int dt_gic_version_from_compatible(const char *list, size_t size) {
 static int node_gic_version(int dfd) {
         _cleanup_close_ int fd = -1;
         char buf[DT_COMPATIBLE_MAX];
-        size_t size = 0;
+        ssize_t size;
         struct stat st;
 
         if (fstatat(dfd, "interrupt-controller", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
@@ -50,16 +51,8 @@ static int node_gic_version(int dfd) {
         fd = openat(dfd, "compatible", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return 0;
-        while (size < sizeof(buf)) {
-                ssize_t n = read(fd, buf + size, sizeof(buf) - size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                size += (size_t) n;
-        }
-        return dt_gic_version_from_compatible(buf, size);
+        size = read_full(fd, buf, sizeof(buf));
+        return size > 0 ? dt_gic_version_from_compatible(buf, (size_t) size) : 0;
 }
 
 /* Takes ownership of dfd. */

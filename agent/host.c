@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "dt-gic.h"
+#include "fileio.h"
 #include "host.h"
 #include "macro.h"
 #include "madt.h"
@@ -59,26 +60,18 @@ int host_read_dom0_boot(const struct host_paths *paths, enum dom0_boot *ret) {
 
 static int read_file_bounded(const char *path, uint8_t *buf, size_t size, size_t *ret_size) {
         _cleanup_close_ int fd = -1;
-        size_t have = 0;
+        ssize_t n;
 
+        *ret_size = 0;
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        for (;;) {
-                ssize_t n;
-
-                if (have == size)
-                        return -EFBIG;
-                n = read(fd, buf + have, size - have);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                have += (size_t) n;
-        }
-        *ret_size = have;
+        n = read_full(fd, buf, size);
+        if (n < 0)
+                return (int) n;
+        if ((size_t) n == size)
+                return -EFBIG;
+        *ret_size = (size_t) n;
         return 0;
 }
 
