@@ -44,7 +44,7 @@ struct spec_error {
         const char *code;
         const char *field;
         char message[256];
-        char field_buf[32];     /* storage for a field named with an index */
+        char field_buf[48];     /* storage for a field named with an index (any size_t) */
 };
 
 /* Fills *err (if not NULL) and returns r if negative, else -EINVAL. */
