@@ -1,6 +1,7 @@
 /* console.c: owns one console backend (see console.h). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -10,6 +11,7 @@
 #include "console-log.h"
 #include "console-ring.h"
 #include "console.h"
+#include "log.h"
 
 /* When the log refuses bytes (disk full), try again after this long; the
  * bytes stay in the ring meanwhile and the guest waits. */
@@ -18,7 +20,9 @@
 struct console_backend {
         sd_event *event;
         uint32_t domid;
+        char name[96];                  /* VM/console, for messages */
         struct console_log *log;        /* borrowed */
+        bool log_refusing;              /* the log refused bytes last time: said so once */
 
         xenforeignmemory_handle *fmem;
         volatile struct console_ring *ring;
@@ -104,8 +108,16 @@ static int pump(struct console_backend *b) {
                                 progress = true;
                         }
                         b->stats.log_errors++;
+                        if (!b->log_refusing)
+                                log_warning_errno(r, "The console log of %s takes no more output; the guest waits "
+                                                  "until it does (trying every second)", b->name);
+                        b->log_refusing = true;
                         schedule_retry(b);
                         break;
+                }
+                if (b->log_refusing) {
+                        log_notice("The console log of %s takes output again.", b->name);
+                        b->log_refusing = false;
                 }
                 (void) console_ring_consume_out(b->ring, (size_t) n);
                 b->stats.bytes_out += (uint64_t) n;
@@ -148,7 +160,7 @@ static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
-int console_backend_new(sd_event *event, uint32_t domid, uint64_t gfn, uint32_t remote_port,
+int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint64_t gfn, uint32_t remote_port,
                         struct console_log *log, struct console_backend **ret) {
         _cleanup_(console_backend_freep) struct console_backend *b = NULL;
         xen_pfn_t pfn = (xen_pfn_t) gfn;
@@ -161,6 +173,7 @@ int console_backend_new(sd_event *event, uint32_t domid, uint64_t gfn, uint32_t 
                 return -ENOMEM;
         b->event = sd_event_ref(event);
         b->domid = domid;
+        snprintf(b->name, sizeof(b->name), "%s", name);
         b->log = log;
 
         b->fmem = xenforeignmemory_open(NULL, 0);

@@ -26,8 +26,8 @@ struct console_log;
 #define CONSOLE_INPUT_MAX (64 * 1024)
 
 /* Maps the ring page gfn of domid, binds remote_port, and drains what is
- * already queued. */
-int console_backend_new(sd_event *event, uint32_t domid, uint64_t gfn, uint32_t remote_port,
+ * already queued. name (e.g. "web1/pv") is for the agent's own log. */
+int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint64_t gfn, uint32_t remote_port,
                         struct console_log *log, struct console_backend **ret);
 
 /* Unbinds and unmaps (the domain cannot die while a mapping stays). */

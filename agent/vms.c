@@ -334,11 +334,13 @@ static int vm_attach_consoles(struct vm *vm, const struct domain_built *b) {
         const struct domain_ring *rings[_VM_CONSOLE_MAX] = { &b->pv, &b->vuart };
 
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                char name[96];
                 int r;
 
                 if (!vm->logs[c] || rings[c]->gfn == 0)
                         continue;
-                r = console_backend_new(vm->owner->event, b->domid, rings[c]->gfn, rings[c]->remote_port,
+                snprintf(name, sizeof(name), "%s/%s", vm->spec.name, console_names[c]);
+                r = console_backend_new(vm->owner->event, name, b->domid, rings[c]->gfn, rings[c]->remote_port,
                                         vm->logs[c], &vm->backends[c]);
                 if (r < 0)
                         return r;
