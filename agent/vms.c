@@ -121,6 +121,13 @@ static json_t *read_json(int dir_fd, const char *name) {
         return json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
 }
 
+/* Whether the console's watchers are yet to hear of output (on_log_append). */
+static bool news_pending(const struct vm *vm, int c) {
+        int enabled = SD_EVENT_OFF;
+
+        return vm->news[c] && sd_event_source_get_enabled(vm->news[c], &enabled) >= 0 && enabled != SD_EVENT_OFF;
+}
+
 static void notify_watches(struct vm *vm, int c) {
         if (vm->news[c])
                 (void) sd_event_source_set_enabled(vm->news[c], SD_EVENT_OFF);
@@ -160,9 +167,7 @@ static void vm_free(struct vm *vm) {
         /* Followers get the last output, then learn the log is gone; they
          * must not come back. */
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
-                int pending = 0;
-
-                if (vm->news[c] && sd_event_source_get_enabled(vm->news[c], &pending) >= 0 && pending)
+                if (news_pending(vm, c))
                         notify_watches(vm, c);
                 vm->news[c] = sd_event_source_disable_unref(vm->news[c]);
         }
@@ -245,13 +250,11 @@ static void on_log_append(struct console_log *l, void *userdata) {
         struct vm *vm = userdata;
 
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
-                int enabled = SD_EVENT_OFF;
                 uint64_t now, due;
 
                 if (vm->logs[c] != l || !vm->watches[c])
                         continue;
-                if (vm->news[c] && sd_event_source_get_enabled(vm->news[c], &enabled) >= 0 &&
-                    enabled != SD_EVENT_OFF)
+                if (news_pending(vm, c))
                         continue; /* they will hear of this too */
                 if (sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now) < 0)
                         now = 0;
