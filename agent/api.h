@@ -1,7 +1,9 @@
-/* api.h: owns the REST API's routing table and request handlers: which
- * method and path go where, who must authenticate, how large a body may be,
- * and the JSON every answer carries. Knows nothing of sockets or of
- * libmicrohttpd; http-server.c feeds it requests. */
+/* api.h: owns the REST API: its routing table (api.c), the handlers of each
+ * resource (api-vms.c, api-images.c, api-consoles.c, api-host.c,
+ * api-web.c), who must authenticate, how large a body may be, the JSON every
+ * answer carries and the HTTP status of every error (api-error.c). Knows
+ * nothing of sockets or of libmicrohttpd; http-server.c feeds it requests.
+ * It reaches the core only through core.h. */
 #pragma once
 
 #include <jansson.h>
@@ -10,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "host.h"
+#include "core.h"
 #include "macro.h"
 
 struct auth;
@@ -33,6 +35,8 @@ struct api_request {
         const void *query_ctx;
         /* A request header by name (case-insensitive), or NULL (may be NULL itself). */
         const char *(*header)(const void *ctx, const char *name);
+        /* A cookie's value by name, or NULL (may be NULL itself). */
+        const char *(*cookie)(const void *ctx, const char *name);
         const char *authorization; /* the header, or NULL */
         uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
         const char *body;
@@ -88,11 +92,10 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
 struct api *api_free(struct api *a);
 DEFINE_CLEANUP_FUNC(struct api, api_free);
 
-struct vms;
-struct console_hubs;
+struct console_ws;
 /* The VMs the /v1/vms routes act on, and their consoles' websocket viewers
  * (both borrowed); without them those routes answer 503. */
-void api_set_vms(struct api *a, struct vms *vms, struct console_hubs *hubs);
+void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
 
 /* Pure routing. HEAD is looked up as GET. A route's path may hold "*"
  * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for
@@ -125,10 +128,16 @@ void api_dispatch(struct api *a, const struct api_route *route, const struct api
 /* The 413 for a body that grew past the route's limit while it was read. */
 void api_response_body_too_large(struct api_response *resp, const struct api_route *route);
 
-/* Fills *resp with {"error":{"code":...,"message":...,"field":...}}; field
- * may be NULL. */
-void api_response_error(struct api_response *resp, unsigned status, const char *code, const char *field,
-                        const char *format, ...) _printf_(5, 6);
+/* The HTTP status that answers an error of this code: the one place the
+ * core's errors (errors.h) meet HTTP. */
+unsigned api_error_status(enum error_code code);
+
+/* Fills *resp with {"error":{"code":...,"message":...,"field":...}} and the
+ * code's status; field may be NULL. */
+void api_response_error(struct api_response *resp, enum error_code code, const char *field, const char *format, ...)
+        _printf_(4, 5);
+/* The same for an error the core filled in. */
+void api_response_fail(struct api_response *resp, const struct error *e);
 
 /* Adds a header to *resp (silently dropped when all extra slots are used:
  * a programming error the tests catch). */

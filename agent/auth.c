@@ -24,77 +24,76 @@ static bool is_visible(unsigned char c) {
         return c > 0x20 && c < 0x7f;
 }
 
-int auth_new(const char *token, size_t len, struct auth **ret, const char **ret_why) {
-        struct auth *a;
-        const char *why = NULL;
-        int r = -EINVAL;
-
+/* Why a token cannot be one, or NULL if it can; *r gets the errno. */
+static const char *token_problem(const char *token, size_t len, int *r) {
+        *r = -EINVAL;
         if (len < AUTH_TOKEN_MIN)
-                why = "is shorter than 16 characters";
-        else if (len > AUTH_TOKEN_MAX) {
-                why = "is longer than 512 characters";
-                r = -E2BIG;
-        } else
-                for (size_t i = 0; i < len; i++)
-                        if (!is_visible((unsigned char) token[i])) {
-                                why = "contains spaces or control characters";
-                                break;
-                        }
-        if (why) {
-                if (ret_why)
-                        *ret_why = why;
-                return r;
+                return "is shorter than 16 characters";
+        if (len > AUTH_TOKEN_MAX) {
+                *r = -E2BIG;
+                return "is longer than 512 characters";
         }
+        for (size_t i = 0; i < len; i++)
+                if (!is_visible((unsigned char) token[i]))
+                        return "contains spaces or control characters";
+        return NULL;
+}
 
+int auth_new(const char *token, size_t len, struct auth **ret, struct error *err) {
+        struct auth *a;
+        int r;
+        const char *why = token_problem(token, len, &r);
+
+        if (why)
+                return error_set(err, r, ERROR_INVALID_FIELD, "token", "the token %s", why);
         a = calloc(1, sizeof(*a));
         if (!a)
-                return -ENOMEM;
+                return error_set(err, -ENOMEM, ERROR_INTERNAL, NULL, "out of memory");
         memcpy(a->token, token, len);
         a->len = len;
         *ret = a;
         return 0;
 }
 
-int auth_new_from_file(const char *path, struct auth **ret, const char **ret_why) {
+/* A token file refused: why, in words for the operator. */
+static int file_fail(struct error *err, int r, const char *path, const char *why) {
+        return error_set(err, r, ERROR_INTERNAL, NULL, "the token file %s %s", path, why);
+}
+
+int auth_new_from_file(const char *path, struct auth **ret, struct error *err) {
         _cleanup_close_ int fd = -1;
         char buf[AUTH_TOKEN_FILE_MAX + 1];
         size_t len = 0;
         ssize_t n;
         struct stat st;
+        const char *why;
         int r;
 
-        *ret_why = "cannot be opened";
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return negative_errno();
+                return file_fail(err, negative_errno(), path, "cannot be opened");
         if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode)) {
-                *ret_why = "is not a regular file";
-                return -EINVAL;
-        }
-        if (st.st_mode & 077) {
-                *ret_why = "is accessible by group or other (chmod 600 it)";
-                return -EPERM;
-        }
+                return file_fail(err, negative_errno(), path, "cannot be opened");
+        if (!S_ISREG(st.st_mode))
+                return file_fail(err, -EINVAL, path, "is not a regular file");
+        if (st.st_mode & 077)
+                return file_fail(err, -EPERM, path, "is accessible by group or other (chmod 600 it)");
 
-        *ret_why = "cannot be read";
         n = read_full(fd, buf, sizeof(buf));
         if (n < 0)
-                return (int) n;
+                return file_fail(err, (int) n, path, "cannot be read");
         len = (size_t) n;
-        if (len == sizeof(buf)) {
-                *ret_why = "is larger than 4096 bytes";
-                return -EFBIG;
-        }
+        if (len == sizeof(buf))
+                return file_fail(err, -EFBIG, path, "is larger than 4096 bytes");
 
         while (len > 0 && (is_ows(buf[len - 1]) || buf[len - 1] == '\n' || buf[len - 1] == '\r'))
                 len--;
-        if (len == 0) {
-                *ret_why = "is empty";
-                r = -ENODATA;
-        } else
-                r = auth_new(buf, len, ret, ret_why);
+        if (len == 0)
+                r = file_fail(err, -ENODATA, path, "is empty");
+        else if ((why = token_problem(buf, len, &r)))
+                r = file_fail(err, r, path, why);
+        else
+                r = auth_new(buf, len, ret, err);
         explicit_bzero(buf, sizeof(buf));
         return r;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "errors.h"
 #include "macro.h"
 
 #define AUTH_TOKEN_MIN 16
@@ -15,13 +16,13 @@ struct auth;
 
 /* The token must be AUTH_TOKEN_MIN..AUTH_TOKEN_MAX visible ASCII characters
  * (no spaces or control characters). Returns 0, -EINVAL, -E2BIG or -ENOMEM;
- * on -EINVAL/-E2BIG *ret_why (if not NULL) says why in words. */
-int auth_new(const char *token, size_t len, struct auth **ret, const char **ret_why);
+ * on -EINVAL/-E2BIG *err (if not NULL) says why in words. */
+int auth_new(const char *token, size_t len, struct auth **ret, struct error *err);
 
 /* Reads the token from a regular file that group and other cannot access
  * (mode & 077 == 0); trailing whitespace is stripped. On failure returns the
- * negative errno and sets *ret_why to words for the operator. */
-int auth_new_from_file(const char *path, struct auth **ret, const char **ret_why);
+ * negative errno and fills *err with words for the operator. */
+int auth_new_from_file(const char *path, struct auth **ret, struct error *err);
 
 struct auth *auth_free(struct auth *a);
 DEFINE_CLEANUP_FUNC(struct auth, auth_free);

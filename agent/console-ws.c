@@ -1,5 +1,7 @@
 /* console-ws.c: owns the websocket viewers of the VMs' consoles (see
- * console-ws.h). */
+ * console-ws.h). Each console someone watches has a room: its viewers and
+ * its writer lease; the room is one watcher of the console's hub
+ * (console-hub.h), which tells it of output, state changes and the end. */
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -8,18 +10,18 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "console-log.h"
 #include "console-ws.h"
+#include "core.h"
 #include "log.h"
 #include "ws.h"
 
 /* How much of the log one read takes. */
 #define VIEWER_CHUNK (16 * 1024)
 
-struct hub;
+struct room;
 
 struct viewer {
-        struct hub *hub;
+        struct room *room;
         struct ws_conn *ws;
         unsigned id;
         uint64_t cursor;                /* log offset of the next byte to send */
@@ -29,34 +31,29 @@ struct viewer {
         struct viewer *next;
 };
 
-struct hub {
-        struct console_hubs *owner;
+struct room {
+        struct console_ws *owner;
         struct vm *vm;                  /* NULL once deleted */
         enum vm_console console;
-        struct log_watch watch;
+        struct console_watch watch;     /* on the console's hub */
         struct viewer *viewers;
         unsigned n_viewers;
         struct viewer *writer;          /* the lease holder, or NULL */
         const char *last_state;
         unsigned last_boot;
-        struct hub *next;
+        struct room *next;
 };
 
-struct console_hubs {
+struct console_ws {
         sd_event *event;
         struct vms *vms;
-        struct hub *hubs;
-        unsigned n_viewers;             /* in all hubs */
+        struct room *rooms;
+        unsigned n_viewers;             /* in all rooms */
         unsigned next_id;               /* viewer ids: unique while the agent runs */
 };
 
-static const char *const console_names[] = {
-        [VM_CONSOLE_PV] = "pv",
-        [VM_CONSOLE_VUART] = "vuart",
-};
-
-int console_hubs_new(sd_event *event, struct vms *vms, struct console_hubs **ret) {
-        struct console_hubs *h = calloc(1, sizeof(*h));
+int console_ws_new(sd_event *event, struct vms *vms, struct console_ws **ret) {
+        struct console_ws *h = calloc(1, sizeof(*h));
 
         if (!h)
                 return -ENOMEM;
@@ -79,23 +76,23 @@ static int send_json(struct viewer *v, json_t *j) {
         return r;
 }
 
-static json_t *writer_json(const struct hub *hub) {
-        return hub->writer ? json_integer(hub->writer->id) : json_null();
+static json_t *writer_json(const struct room *room) {
+        return room->writer ? json_integer(room->writer->id) : json_null();
 }
 
-static void broadcast(struct hub *hub, json_t *j) {
-        for (struct viewer *v = hub->viewers; v; v = v->next)
+static void broadcast(struct room *room, json_t *j) {
+        for (struct viewer *v = room->viewers; v; v = v->next)
                 send_json(v, json_deep_copy(j));
         json_decref(j);
 }
 
-static void broadcast_presence(struct hub *hub) {
-        broadcast(hub, json_pack("{s:s,s:I,s:o}", "type", "presence", "viewers", (json_int_t) hub->n_viewers,
-                                 "writer", writer_json(hub)));
+static void broadcast_presence(struct room *room) {
+        broadcast(room, json_pack("{s:s,s:I,s:o}", "type", "presence", "viewers", (json_int_t) room->n_viewers,
+                                 "writer", writer_json(room)));
 }
 
-static void broadcast_lease(struct hub *hub, const char *event, struct viewer *by) {
-        broadcast(hub, json_pack("{s:s,s:o,s:s,s:I}", "type", "lease", "writer", writer_json(hub), "event", event,
+static void broadcast_lease(struct room *room, const char *event, struct viewer *by) {
+        broadcast(room, json_pack("{s:s,s:o,s:s,s:I}", "type", "lease", "writer", writer_json(room), "event", event,
                                  "by", (json_int_t) by->id));
 }
 
@@ -112,8 +109,8 @@ static int send_skipped(struct viewer *v, uint64_t from, uint64_t to) {
 /* Sends the viewer what the log has past its cursor, as far as its queue
  * allows; called on new output and when its socket drains. */
 static void viewer_pump(struct viewer *v) {
-        struct hub *hub = v->hub;
-        struct console_log *log = hub->vm ? vm_console_log(hub->vm, hub->console) : NULL;
+        struct room *room = v->room;
+        struct console_log *log = room->watch.hub ? console_hub_log(room->watch.hub) : NULL;
         uint8_t buf[VIEWER_CHUNK];
         uint64_t start, end;
 
@@ -156,21 +153,20 @@ static void viewer_pump(struct viewer *v) {
         }
 }
 
-static void hub_changed(struct log_watch *w, bool gone);
+static void room_changed(struct console_watch *w, bool gone);
 
 /* ---- viewers coming and going ---- */
 
-static void hub_free(struct hub *hub) {
-        struct console_hubs *h = hub->owner;
+static void room_free(struct room *room) {
+        struct console_ws *h = room->owner;
 
-        for (struct hub **p = &h->hubs; *p; p = &(*p)->next)
-                if (*p == hub) {
-                        *p = hub->next;
+        for (struct room **p = &h->rooms; *p; p = &(*p)->next)
+                if (*p == room) {
+                        *p = room->next;
                         break;
                 }
-        if (hub->vm)
-                vm_console_unwatch(&hub->watch);
-        free(hub);
+        console_hub_unwatch(&room->watch);
+        free(room);
 }
 
 static void viewer_free(struct viewer *v) {
@@ -180,31 +176,31 @@ static void viewer_free(struct viewer *v) {
         free(v);
 }
 
-/* Takes the viewer out of its hub, tells the others, and frees it. */
+/* Takes the viewer out of its room, tells the others, and frees it. */
 static void viewer_leave(struct viewer *v) {
-        struct hub *hub = v->hub;
+        struct room *room = v->room;
 
-        for (struct viewer **p = &hub->viewers; *p; p = &(*p)->next)
+        for (struct viewer **p = &room->viewers; *p; p = &(*p)->next)
                 if (*p == v) {
                         *p = v->next;
-                        hub->n_viewers--;
-                        hub->owner->n_viewers--;
+                        room->n_viewers--;
+                        room->owner->n_viewers--;
                         break;
                 }
-        if (hub->writer == v) {
-                hub->writer = NULL;
-                broadcast_lease(hub, "left", v);
+        if (room->writer == v) {
+                room->writer = NULL;
+                broadcast_lease(room, "left", v);
         }
-        broadcast_presence(hub);
+        broadcast_presence(room);
         viewer_free(v);
-        if (!hub->viewers)
-                hub_free(hub);
+        if (!room->viewers)
+                room_free(room);
 }
 
 static void on_close(struct ws_conn *c, uint16_t code _unused_, const char *reason _unused_) {
         struct viewer *v = ws_userdata(c);
 
-        if (v->hub)
+        if (v->room)
                 viewer_leave(v);
         else
                 viewer_free(v); /* refused at the door */
@@ -217,7 +213,7 @@ static void on_close(struct ws_conn *c, uint16_t code _unused_, const char *reas
  * its socket keeps taking bytes, or replays a long log, gets every byte. */
 static void on_writable(struct ws_conn *c) {
         struct viewer *v = ws_userdata(c);
-        struct console_log *log = v->hub && v->hub->vm ? vm_console_log(v->hub->vm, v->hub->console) : NULL;
+        struct console_log *log = v->room && v->room->watch.hub ? console_hub_log(v->room->watch.hub) : NULL;
 
         if (log && v->blocked && ws_take_write_stall(v->ws) >= CONSOLE_VIEWER_STALL_USEC) {
                 uint64_t end = console_log_end(log);
@@ -227,31 +223,31 @@ static void on_writable(struct ws_conn *c) {
                         v->cursor = end - CONSOLE_VIEWER_LAG_KEEP;
         }
         v->blocked = false;
-        if (v->hub)
+        if (v->room)
                 viewer_pump(v);
 }
 
 static void on_binary(struct ws_conn *c, const uint8_t *data, size_t len) {
         struct viewer *v = ws_userdata(c);
-        struct hub *hub = v->hub;
-        struct spec_error err = { 0 };
+        struct room *room = v->room;
+        struct error err = { 0 };
 
-        if (hub->writer != v) {
-                send_error(v, "no_lease", hub->writer ? "another viewer holds the writer lease: steal it to type"
+        if (room->writer != v) {
+                send_error(v, "no_lease", room->writer ? "another viewer holds the writer lease: steal it to type"
                                                       : "take the writer lease to type");
                 return;
         }
-        if (!hub->vm) {
+        if (!room->vm) {
                 send_error(v, "vm_not_running", "the VM is gone");
                 return;
         }
-        if (vm_console_write(hub->vm, hub->console, data, len, &err) < 0)
-                send_error(v, err.code ? err.code : "internal_error", err.message);
+        if (vm_console_write(room->vm, room->console, data, len, &err) < 0)
+                send_error(v, error_code_name(err.code), err.message);
 }
 
 static void on_text(struct ws_conn *c, const char *text, size_t len) {
         struct viewer *v = ws_userdata(c);
-        struct hub *hub = v->hub;
+        struct room *room = v->room;
         json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
         const char *type = json_string_value(json_object_get(j, "type"));
         const char *action = json_string_value(json_object_get(j, "action"));
@@ -259,23 +255,23 @@ static void on_text(struct ws_conn *c, const char *text, size_t len) {
         if (type && strcmp(type, "sync") == 0)
                 send_json(v, json_pack("{s:s,s:I}", "type", "sync", "offset", (json_int_t) v->cursor));
         else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "take") == 0) {
-                if (hub->writer && hub->writer != v)
+                if (room->writer && room->writer != v)
                         send_error(v, "lease_held", "another viewer holds the writer lease (steal it to take it)");
-                else if (!hub->writer) {
-                        hub->writer = v;
-                        broadcast_lease(hub, "taken", v);
+                else if (!room->writer) {
+                        room->writer = v;
+                        broadcast_lease(room, "taken", v);
                 }
         } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "steal") == 0) {
-                if (hub->writer != v) {
-                        bool taken = !hub->writer;
+                if (room->writer != v) {
+                        bool taken = !room->writer;
 
-                        hub->writer = v;
-                        broadcast_lease(hub, taken ? "taken" : "stolen", v);
+                        room->writer = v;
+                        broadcast_lease(room, taken ? "taken" : "stolen", v);
                 }
         } else if (type && strcmp(type, "lease") == 0 && action && strcmp(action, "release") == 0) {
-                if (hub->writer == v) {
-                        hub->writer = NULL;
-                        broadcast_lease(hub, "released", v);
+                if (room->writer == v) {
+                        room->writer = NULL;
+                        broadcast_lease(room, "released", v);
                 }
         } else
                 send_error(v, "bad_request",
@@ -291,76 +287,75 @@ static const struct ws_callbacks viewer_callbacks = {
 };
 
 /* New output, a state change, or the VM's deletion. */
-static void hub_changed(struct log_watch *w, bool gone) {
-        struct hub *hub = (struct hub *) ((char *) w - offsetof(struct hub, watch));
+static void room_changed(struct console_watch *w, bool gone) {
+        struct room *room = (struct room *) ((char *) w - offsetof(struct room, watch));
         const char *state;
 
         if (gone) {
                 /* The log goes with the VM: nothing more to send. */
-                hub->vm = NULL;
-                for (struct viewer *v = hub->viewers; v; v = v->next)
+                room->vm = NULL;
+                for (struct viewer *v = room->viewers; v; v = v->next)
                         (void) ws_close(v->ws, CONSOLE_WS_CLOSE_VM_DELETED, "the VM was deleted");
                 return;
         }
-        state = vm_state_name(hub->vm);
-        if (state != hub->last_state || vm_boot_count(hub->vm) != hub->last_boot) {
-                hub->last_state = state;
-                hub->last_boot = vm_boot_count(hub->vm);
-                broadcast(hub, json_pack("{s:s,s:s,s:I}", "type", "vm", "state", state, "boot_count",
-                                         (json_int_t) hub->last_boot));
+        state = vm_state_name(room->vm);
+        if (state != room->last_state || vm_boot_count(room->vm) != room->last_boot) {
+                room->last_state = state;
+                room->last_boot = vm_boot_count(room->vm);
+                broadcast(room, json_pack("{s:s,s:s,s:I}", "type", "vm", "state", state, "boot_count",
+                                         (json_int_t) room->last_boot));
         }
-        for (struct viewer *v = hub->viewers; v; v = v->next)
+        for (struct viewer *v = room->viewers; v; v = v->next)
                 viewer_pump(v);
 }
 
-static struct hub *hub_find(struct console_hubs *h, const struct vm *vm, enum vm_console c) {
-        for (struct hub *hub = h->hubs; hub; hub = hub->next)
-                if (hub->vm == vm && hub->console == c)
-                        return hub;
+static struct room *room_find(struct console_ws *h, const struct vm *vm, enum vm_console c) {
+        for (struct room *room = h->rooms; room; room = room->next)
+                if (room->vm == vm && room->console == c)
+                        return room;
         return NULL;
 }
 
-int console_hubs_admit(struct console_hubs *h, struct vm *vm, enum vm_console c, struct spec_error *err) {
-        struct hub *hub = hub_find(h, vm, c);
+int console_ws_admit(struct console_ws *h, struct vm *vm, enum vm_console c, struct error *err) {
+        struct room *room = room_find(h, vm, c);
 
-        if (hub && hub->n_viewers >= CONSOLE_VIEWERS_MAX)
-                return spec_error_set(err, 503, "too_many_viewers", NULL, -EUSERS,
-                                      "this console already has %d viewers", CONSOLE_VIEWERS_MAX);
+        if (room && room->n_viewers >= CONSOLE_VIEWERS_MAX)
+                return error_set(err, -EUSERS, ERROR_TOO_MANY_VIEWERS, NULL,
+                                 "this console already has %d viewers", CONSOLE_VIEWERS_MAX);
         if (h->n_viewers >= CONSOLE_VIEWERS_TOTAL_MAX)
-                return spec_error_set(err, 503, "too_many_viewers", NULL, -EUSERS,
-                                      "the agent already serves %d console viewers", CONSOLE_VIEWERS_TOTAL_MAX);
+                return error_set(err, -EUSERS, ERROR_TOO_MANY_VIEWERS, NULL,
+                                 "the agent already serves %d console viewers", CONSOLE_VIEWERS_TOTAL_MAX);
         return 0;
 }
 
-static struct hub *hub_get(struct console_hubs *h, struct vm *vm, enum vm_console c) {
-        struct hub *hub = hub_find(h, vm, c);
+static struct room *room_get(struct console_ws *h, struct vm *vm, enum vm_console c) {
+        struct room *room = room_find(h, vm, c);
 
-        if (hub)
-                return hub;
-        hub = calloc(1, sizeof(*hub));
-        if (!hub)
+        if (room)
+                return room;
+        room = calloc(1, sizeof(*room));
+        if (!room)
                 return NULL;
-        *hub = (struct hub) { .owner = h, .vm = vm, .console = c };
-        hub->watch.on_change = hub_changed;
-        if (vm_console_watch(vm, c, &hub->watch) < 0) {
-                free(hub);
+        *room = (struct room) { .owner = h, .vm = vm, .console = c };
+        room->watch.on_change = room_changed;
+        if (console_hub_watch(vm_console_hub(vm, c), &room->watch) < 0) {
+                free(room);
                 return NULL;
         }
-        hub->last_state = vm_state_name(vm);
-        hub->last_boot = vm_boot_count(vm);
-        hub->next = h->hubs;
-        h->hubs = hub;
-        return hub;
+        room->last_state = vm_state_name(vm);
+        room->last_boot = vm_boot_count(vm);
+        room->next = h->rooms;
+        h->rooms = room;
+        return room;
 }
 
-void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_console c, bool from_set,
-                       uint64_t from, int fd, const void *extra, size_t extra_size, void (*done)(void *arg),
-                       void *done_arg) {
-        const struct ws_config config = { .max_message = CONSOLE_INPUT_MAX };
+void console_ws_join(struct console_ws *h, const char *vm_name, enum vm_console c, bool from_set, uint64_t from,
+                     int fd, const void *extra, size_t extra_size, void (*done)(void *arg), void *done_arg) {
+        const struct ws_config config = { .max_message = CONSOLE_WS_MESSAGE_MAX };
         struct vm *vm = vms_find(h->vms, vm_name);
         struct console_log *log = vm ? vm_console_log(vm, c) : NULL;
         struct viewer *v = calloc(1, sizeof(*v));
-        struct hub *hub = NULL;
+        struct room *room = NULL;
         uint16_t refuse = 0;
         const char *why = NULL;
         int r;
@@ -391,58 +386,58 @@ void console_hubs_join(struct console_hubs *h, const char *vm_name, enum vm_cons
         if (!log) {
                 refuse = CONSOLE_WS_CLOSE_VM_DELETED;
                 why = "the VM was deleted";
-        } else if (!(hub = hub_get(h, vm, c))) {
+        } else if (!(room = room_get(h, vm, c))) {
                 refuse = WS_CLOSE_INTERNAL_ERROR;
                 why = "out of memory";
-        } else if (hub->n_viewers >= CONSOLE_VIEWERS_MAX || h->n_viewers >= CONSOLE_VIEWERS_TOTAL_MAX) {
+        } else if (room->n_viewers >= CONSOLE_VIEWERS_MAX || h->n_viewers >= CONSOLE_VIEWERS_TOTAL_MAX) {
                 refuse = WS_CLOSE_POLICY;
                 why = "too many viewers";
         }
         if (refuse) {
-                /* In no hub; on_close frees it once the close is done. */
+                /* In no room; on_close frees it once the close is done. */
                 (void) ws_close(v->ws, refuse, why);
-                if (hub && !hub->viewers)
-                        hub_free(hub);
+                if (room && !room->viewers)
+                        room_free(room);
                 return;
         }
 
-        v->hub = hub;
+        v->room = room;
         v->id = ++h->next_id;
         v->cursor = console_log_end(log);
         if (from_set)
                 v->cursor = from;
-        v->next = hub->viewers;
-        hub->viewers = v;
-        hub->n_viewers++;
+        v->next = room->viewers;
+        room->viewers = v;
+        room->n_viewers++;
         h->n_viewers++;
         send_json(v, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:s,s:I}", "type", "hello", "vm", vm_name,
-                               "console", console_names[c], "viewer", (json_int_t) v->id, "offset",
+                               "console", vm_console_to_string(c), "viewer", (json_int_t) v->id, "offset",
                                (json_int_t) v->cursor, "log_start", (json_int_t) console_log_start(log), "log_end",
-                               (json_int_t) console_log_end(log), "viewers", (json_int_t) hub->n_viewers, "writer",
-                               writer_json(hub), "vm_state", vm_state_name(vm), "boot_count",
+                               (json_int_t) console_log_end(log), "viewers", (json_int_t) room->n_viewers, "writer",
+                               writer_json(room), "vm_state", vm_state_name(vm), "boot_count",
                                (json_int_t) vm_boot_count(vm)));
-        broadcast_presence(hub);
+        broadcast_presence(room);
         viewer_pump(v);
 }
 
-struct console_hubs *console_hubs_free(struct console_hubs *h) {
+struct console_ws *console_ws_free(struct console_ws *h) {
         if (!h)
                 return NULL;
-        while (h->hubs) {
-                struct hub *hub = h->hubs;
+        while (h->rooms) {
+                struct room *room = h->rooms;
 
                 /* The agent is stopping, its event loop done: say so as
                  * far as the socket takes it now, without waiting for the
                  * close handshake. */
-                while (hub->viewers) {
-                        struct viewer *v = hub->viewers;
+                while (room->viewers) {
+                        struct viewer *v = room->viewers;
 
-                        hub->viewers = v->next;
+                        room->viewers = v->next;
                         h->n_viewers--;
                         v->ws = ws_close_free(v->ws, WS_CLOSE_GOING_AWAY, "the agent is stopping");
                         viewer_free(v);
                 }
-                hub_free(hub);
+                room_free(room);
         }
         sd_event_unref(h->event);
         free(h);

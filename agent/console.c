@@ -208,11 +208,11 @@ ssize_t console_backend_write(struct console_backend *b, const void *data, size_
         size_t take;
 
         if (!b->input) {
-                b->input = malloc(CONSOLE_INPUT_MAX);
+                b->input = malloc(CONSOLE_BACKEND_INPUT_MAX);
                 if (!b->input)
                         return -ENOMEM;
         }
-        take = CONSOLE_INPUT_MAX - b->input_len;
+        take = CONSOLE_BACKEND_INPUT_MAX - b->input_len;
         if (take > n)
                 take = n;
         memcpy(b->input + b->input_len, data, take);

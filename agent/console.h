@@ -23,7 +23,7 @@ struct console_log;
 
 /* Input bytes that may wait for room in the guest's ring; past this,
  * console_backend_write() takes only what fits. */
-#define CONSOLE_INPUT_MAX (64 * 1024)
+#define CONSOLE_BACKEND_INPUT_MAX (64 * 1024)
 
 /* Maps the ring page gfn of domid, binds remote_port, and drains what is
  * already queued. name (e.g. "web1/pv") is for the agent's own log. */
@@ -35,7 +35,7 @@ struct console_backend *console_backend_free(struct console_backend *b);
 DEFINE_CLEANUP_FUNC(struct console_backend, console_backend_free);
 
 /* Queues input for the guest. Returns the count taken (all of n unless the
- * queue is near CONSOLE_INPUT_MAX), or -errno. */
+ * queue is near CONSOLE_BACKEND_INPUT_MAX), or -errno. */
 ssize_t console_backend_write(struct console_backend *b, const void *data, size_t n);
 
 /* Drains the ring again (after the log failed to take bytes; before

@@ -1,6 +1,6 @@
 /* domain-none.c: the toolstack where the agent is not built for ARM64 (the
  * unit-test build on x86): every call says so, so that the rest of the agent
- * builds and its HTTP side answers 503 instead of pretending. */
+ * builds and its API answers xen_unavailable instead of pretending. */
 #include <errno.h>
 #include <stddef.h>
 
@@ -28,9 +28,9 @@ int domain_toolstack_read_watches(struct domain_toolstack *t, void (*on_event)(c
 }
 
 int domain_build(struct domain_toolstack *t, const struct domain_config *c, struct domain_built *ret,
-                 char *err, size_t err_size) {
-        (void) t; (void) c; (void) ret; (void) err; (void) err_size;
-        return -EOPNOTSUPP;
+                 struct error *err) {
+        (void) t; (void) c; (void) ret;
+        return error_set(err, -EOPNOTSUPP, ERROR_XEN_UNAVAILABLE, NULL, "this agent is built without a toolstack");
 }
 
 int domain_unpause(struct domain_toolstack *t, uint32_t domid) {

@@ -369,15 +369,10 @@ static void fill_disks(struct xs_txn *x, const void *arg) {
                 fill_disk(x, a->domid, i, &a->c->disks[i]);
 }
 
-static int seterr(char *err, size_t size, int r, const char *format, ...) _printf_(4, 5);
-static int seterr(char *err, size_t size, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(err, size, format, ap);
-        va_end(ap);
-        return r < 0 ? r : -EIO;
-}
+/* Every failure of domain_build(): the step that failed, in the words of
+ * the API's error. */
+#define build_fail(e, r, format, ...) \
+        error_set(e, r, ERROR_BUILD_FAILED, NULL, "building the domain failed: " format, ##__VA_ARGS__)
 
 static void remove_keys(struct domain_toolstack *t, uint32_t domid) {
         char path[64], *vm;
@@ -399,7 +394,7 @@ static void remove_keys(struct domain_toolstack *t, uint32_t domid) {
 }
 
 int domain_build(struct domain_toolstack *t, const struct domain_config *c, struct domain_built *ret,
-                 char *err, size_t err_size) {
+                 struct error *err) {
         struct xen_domctl_createdomain cfg = {
                 .flags = XEN_DOMCTL_CDF_hvm | XEN_DOMCTL_CDF_hap,
                 .max_vcpus = c->vcpus,
@@ -423,29 +418,29 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
         xc_dominfo_t info;
 
         if (c->n_disks > DOMAIN_DISKS_MAX)
-                return seterr(err, err_size, -E2BIG, "at most %d disks", DOMAIN_DISKS_MAX);
+                return build_fail(err, -E2BIG, "at most %d disks", DOMAIN_DISKS_MAX);
         memcpy(cfg.handle, c->uuid, sizeof(cfg.handle));
         if (xc_domain_create(t->xch, &domid, &cfg) < 0)
-                return seterr(err, err_size, negative_errno(), "xc_domain_create: %s", strerror(errno));
+                return build_fail(err, negative_errno(), "xc_domain_create: %s", strerror(errno));
 
         r = xs_transact(t->xsh, fill_skeleton, &(struct skeleton_arg) { .domid = domid, .c = c });
         if (r < 0) {
-                seterr(err, err_size, r, "writing the xenstore skeleton: %s", strerror(-r));
+                build_fail(err, r, "writing the xenstore skeleton: %s", strerror(-r));
                 goto fail;
         }
         if (xc_domain_max_vcpus(t->xch, domid, c->vcpus) < 0) {
-                r = seterr(err, err_size, negative_errno(), "xc_domain_max_vcpus(%u): %s", c->vcpus,
+                r = build_fail(err, negative_errno(), "xc_domain_max_vcpus(%u): %s", c->vcpus,
                            strerror(errno));
                 goto fail;
         }
         if (xc_domain_setmaxmem(t->xch, domid, (uint64_t) c->memory_mib * 1024 + MAXMEM_SLACK_KIB) < 0) {
-                r = seterr(err, err_size, negative_errno(), "xc_domain_setmaxmem: %s", strerror(errno));
+                r = build_fail(err, negative_errno(), "xc_domain_setmaxmem: %s", strerror(errno));
                 goto fail;
         }
         store_port = xc_evtchn_alloc_unbound(t->xch, domid, 0);
         console_port = xc_evtchn_alloc_unbound(t->xch, domid, 0);
         if (store_port < 0 || console_port < 0) {
-                r = seterr(err, err_size, negative_errno(), "xc_evtchn_alloc_unbound: %s", strerror(errno));
+                r = build_fail(err, negative_errno(), "xc_evtchn_alloc_unbound: %s", strerror(errno));
                 goto fail;
         }
         /* Without this the domain's page tables come from a 16-page pool
@@ -453,22 +448,22 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
         if (xc_set_paging_mempool_size(t->xch, domid,
                                        ((uint64_t) 256 * c->vcpus + c->memory_mib + PAGING_EXTRA_MIB) * 4 * 1024) <
             0) {
-                r = seterr(err, err_size, negative_errno(), "xc_set_paging_mempool_size: %s", strerror(errno));
+                r = build_fail(err, negative_errno(), "xc_set_paging_mempool_size: %s", strerror(errno));
                 goto fail;
         }
 
         dom = xc_dom_allocate(t->xch, NULL, NULL);
         if (!dom) {
-                r = seterr(err, err_size, -ENOMEM, "xc_dom_allocate failed");
+                r = build_fail(err, -ENOMEM, "xc_dom_allocate failed");
                 goto fail;
         }
         dom->container_type = XC_DOM_HVM_CONTAINER;
         if (xc_dom_kernel_file(dom, c->kernel) != 0) {
-                r = seterr(err, err_size, -EINVAL, "loading the kernel image %s failed", c->kernel);
+                r = build_fail(err, -EINVAL, "loading the kernel image %s failed", c->kernel);
                 goto fail;
         }
         if (c->ramdisk && xc_dom_module_file(dom, c->ramdisk, NULL) != 0) {
-                r = seterr(err, err_size, -EINVAL, "loading the ramdisk %s failed", c->ramdisk);
+                r = build_fail(err, -EINVAL, "loading the ramdisk %s failed", c->ramdisk);
                 goto fail;
         }
         dom->console_evtchn = (unsigned) console_port;
@@ -478,11 +473,11 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
         dom->max_vcpus = c->vcpus;
 
         if (xc_dom_boot_xen_init(dom, t->xch, domid) != 0 || xc_dom_rambase_init(dom, GUEST_RAM_BASE) != 0) {
-                r = seterr(err, err_size, -EIO, "xc_dom_boot_xen_init failed");
+                r = build_fail(err, -EIO, "xc_dom_boot_xen_init failed");
                 goto fail;
         }
         if (xc_dom_parse_image(dom) != 0) {
-                r = seterr(err, err_size, -EINVAL, "the kernel is not an arm64 Image (no loader accepts it)");
+                r = build_fail(err, -EINVAL, "the kernel is not an arm64 Image (no loader accepts it)");
                 goto fail;
         }
 
@@ -504,26 +499,26 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
 
                 r = guest_dt_build(&p, &dt, &dt_size);
                 if (r < 0) {
-                        seterr(err, err_size, r, "building the device tree: %s", strerror(-r));
+                        build_fail(err, r, "building the device tree: %s", strerror(-r));
                         goto fail;
                 }
         }
         /* libxenguest keeps the pointer, not a copy: dt lives until release. */
         if (xc_dom_devicetree_mem(dom, dt, dt_size) != 0) {
-                r = seterr(err, err_size, -EIO, "xc_dom_devicetree_mem failed");
+                r = build_fail(err, -EIO, "xc_dom_devicetree_mem failed");
                 goto fail;
         }
         if (xc_dom_mem_init(dom, c->memory_mib) != 0) {
-                r = seterr(err, err_size, -ENOMEM, "xc_dom_mem_init(%u MiB) failed", c->memory_mib);
+                r = build_fail(err, -ENOMEM, "xc_dom_mem_init(%u MiB) failed", c->memory_mib);
                 goto fail;
         }
         if (xc_dom_boot_mem_init(dom) != 0) {
-                r = seterr(err, err_size, -ENOMEM, "allocating the guest's memory failed (xc_dom_boot_mem_init)");
+                r = build_fail(err, -ENOMEM, "allocating the guest's memory failed (xc_dom_boot_mem_init)");
                 goto fail;
         }
 
         if (xc_domain_getinfo(t->xch, domid, 1, &info) != 1 || info.domid != domid) {
-                r = seterr(err, err_size, -ESRCH, "xc_domain_getinfo failed");
+                r = build_fail(err, -ESRCH, "xc_domain_getinfo failed");
                 goto fail;
         }
         {
@@ -540,25 +535,25 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                 }
                 r = guest_dt_finalise(dt, &l);
                 if (r < 0) {
-                        seterr(err, err_size, r, "finalising the device tree: %s", strerror(-r));
+                        build_fail(err, r, "finalising the device tree: %s", strerror(-r));
                         goto fail;
                 }
         }
         if (xc_dom_build_image(dom) != 0) {
-                r = seterr(err, err_size, -EIO, "xc_dom_build_image failed");
+                r = build_fail(err, -EIO, "xc_dom_build_image failed");
                 goto fail;
         }
         if (xc_dom_boot_image(dom) != 0) {
-                r = seterr(err, err_size, -EIO, "xc_dom_boot_image failed");
+                r = build_fail(err, -EIO, "xc_dom_boot_image failed");
                 goto fail;
         }
         if (xc_dom_gnttab_init(dom) != 0) {
-                r = seterr(err, err_size, -EIO, "xc_dom_gnttab_init failed");
+                r = build_fail(err, -EIO, "xc_dom_gnttab_init failed");
                 goto fail;
         }
         if (c->vuart && xc_dom_vuart_init(t->xch, XEN_DOMCTL_VUART_TYPE_VPL011, domid, 0, dom->vuart_gfn,
                                           &vuart_port) != 0) {
-                r = seterr(err, err_size, negative_errno(), "xc_dom_vuart_init: %s", strerror(errno));
+                r = build_fail(err, negative_errno(), "xc_dom_vuart_init: %s", strerror(errno));
                 goto fail;
         }
 
@@ -576,18 +571,18 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
 
                 r = xs_transact(t->xsh, fill_post, &a);
                 if (r < 0) {
-                        seterr(err, err_size, r, "writing the domain's xenstore keys: %s", strerror(-r));
+                        build_fail(err, r, "writing the domain's xenstore keys: %s", strerror(-r));
                         goto fail;
                 }
                 /* Before the guest runs: U-Boot and Linux enumerate
                  * device/vbd once, early. */
                 r = xs_transact(t->xsh, fill_disks, &(struct disks_arg) { .domid = domid, .c = c });
                 if (r < 0) {
-                        seterr(err, err_size, r, "writing the disks' xenstore keys: %s", strerror(-r));
+                        build_fail(err, r, "writing the disks' xenstore keys: %s", strerror(-r));
                         goto fail;
                 }
                 if (!xs_introduce_domain(t->xsh, domid, a.store_gfn, a.store_port)) {
-                        r = seterr(err, err_size, negative_errno(), "xs_introduce_domain: %s", strerror(errno));
+                        r = build_fail(err, negative_errno(), "xs_introduce_domain: %s", strerror(errno));
                         goto fail;
                 }
                 *ret = (struct domain_built) {

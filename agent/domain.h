@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "macro.h"
 
 struct domain_toolstack;
@@ -97,9 +98,10 @@ int domain_toolstack_read_watches(struct domain_toolstack *t, void (*on_event)(c
                                   void *userdata);
 
 /* Builds the domain, paused. On failure nothing is left behind (domain
- * destroyed, keys removed) and err holds the step that failed. */
+ * destroyed, keys removed) and *err (build_failed) names the step that
+ * failed. */
 int domain_build(struct domain_toolstack *t, const struct domain_config *c, struct domain_built *ret,
-                 char *err, size_t err_size);
+                 struct error *err);
 
 int domain_unpause(struct domain_toolstack *t, uint32_t domid);
 int domain_pause(struct domain_toolstack *t, uint32_t domid);

@@ -75,41 +75,48 @@ static int read_file_bounded(const char *path, uint8_t *buf, size_t size, size_t
         return 0;
 }
 
-int host_read_gic_version(const struct host_paths *paths, enum dom0_boot boot, const char **ret_what) {
+/* A failed read of dom0's firmware tables: firmware_unavailable, with what
+ * was being read and the errno in words. */
+static int firmware_fail(struct error *e, int r, const char *what) {
+        return error_set(e, r, ERROR_FIRMWARE_UNAVAILABLE, NULL, "%s: %s", what, strerror(-r));
+}
+
+int host_read_gic_version(const struct host_paths *paths, enum dom0_boot boot, struct error *err) {
+        static const char dt_what[] = "finding the GIC node in dom0's device tree";
         char p[4096];
         int r;
 
         if (boot == DOM0_BOOT_ACPI) {
+                static const char what[] = "reading the ACPI MADT (/sys/firmware/acpi/tables/APIC)";
                 _cleanup_free_ uint8_t *buf = NULL;
                 size_t size;
 
-                *ret_what = "reading the ACPI MADT (/sys/firmware/acpi/tables/APIC)";
                 if (!path_join(p, sizeof(p), paths->sys, "firmware/acpi/tables/APIC"))
-                        return -ENAMETOOLONG;
+                        return firmware_fail(err, -ENAMETOOLONG, what);
                 buf = malloc(MADT_MAX);
                 if (!buf)
-                        return -ENOMEM;
+                        return firmware_fail(err, -ENOMEM, what);
                 r = read_file_bounded(p, buf, MADT_MAX, &size);
                 if (r < 0)
-                        return r;
-                *ret_what = "parsing the ACPI MADT (/sys/firmware/acpi/tables/APIC)";
-                return madt_gic_version(buf, size);
+                        return firmware_fail(err, r, what);
+                r = madt_gic_version(buf, size);
+                return r < 0 ? firmware_fail(err, r, "parsing the ACPI MADT (/sys/firmware/acpi/tables/APIC)") : r;
         }
 
         /* /proc/device-tree is normally a link to /sys/firmware/devicetree/base,
          * but either may be missing (no procfs link, sysfs without it). */
-        *ret_what = "finding the GIC node in dom0's device tree";
         if (!path_join(p, sizeof(p), paths->proc, "device-tree"))
-                return -ENAMETOOLONG;
+                return firmware_fail(err, -ENAMETOOLONG, dt_what);
         r = dt_gic_version(p);
         if (r != -ENOENT)
-                return r;
+                return r < 0 ? firmware_fail(err, r, dt_what) : r;
         if (!path_join(p, sizeof(p), paths->sys, "firmware/devicetree/base"))
-                return -ENAMETOOLONG;
-        return dt_gic_version(p);
+                return firmware_fail(err, -ENAMETOOLONG, dt_what);
+        r = dt_gic_version(p);
+        return r < 0 ? firmware_fail(err, r, dt_what) : r;
 }
 
-static int read_xen(struct xen *x, struct host_info *h, const char **ret_what) {
+static int read_xen(struct xen *x, struct host_info *h, struct error *err) {
         _cleanup_(xen_config_freep) struct xen_config *config = NULL;
         _cleanup_free_ char *text = NULL;
         struct xen_version v;
@@ -117,52 +124,45 @@ static int read_xen(struct xen *x, struct host_info *h, const char **ret_what) {
         size_t size;
         int r;
 
-        r = xen_get_version(x, &v, ret_what);
+        r = xen_get_version(x, &v, err);
         if (r < 0)
                 return r;
         r = host_format_xen_version(v.major, v.minor, v.extra, h->xen_version, sizeof(h->xen_version));
-        if (r < 0) {
-                *ret_what = "formatting the Xen version";
-                return r;
-        }
+        if (r < 0)
+                return error_set(err, r, ERROR_XEN_UNAVAILABLE, NULL, "formatting the Xen version: %s",
+                                 strerror(-r));
 
-        r = xen_get_physinfo(x, &pi, ret_what);
+        r = xen_get_physinfo(x, &pi, err);
         if (r < 0)
                 return r;
         h->cpus = pi.nr_cpus;
         h->memory_total_mib = pi.total_mib;
         h->memory_free_mib = pi.free_mib;
 
-        r = xen_read_build_config(x, &text, &size, ret_what);
+        r = xen_read_build_config(x, &text, &size, err);
         if (r < 0)
                 return r;
         r = xen_config_parse(text, size, &config);
-        if (r < 0) {
-                *ret_what = "parsing hypfs /buildinfo/config";
-                return r;
-        }
+        if (r < 0)
+                return error_set(err, r, ERROR_XEN_UNAVAILABLE, NULL, "parsing hypfs /buildinfo/config: %s",
+                                 strerror(-r));
         h->xen_config.new_vgic = xen_config_enabled(config, "NEW_VGIC");
         h->xen_config.acpi = xen_config_enabled(config, "ACPI");
         h->xen_config.sbsa_vuart_console = xen_config_enabled(config, "SBSA_VUART_CONSOLE");
         return 0;
 }
 
-int host_info_read(struct xen *x, const struct host_paths *paths, struct host_info *ret,
-                   struct host_failure *failure) {
+int host_info_read(struct xen *x, const struct host_paths *paths, struct host_info *ret, struct error *err) {
         struct host_info h = { 0 };
         int r;
 
-        *failure = (struct host_failure) { .xen = true, .what = "unknown" };
-        r = read_xen(x, &h, &failure->what);
+        r = read_xen(x, &h, err);
         if (r < 0)
                 return r;
-
-        failure->xen = false;
-        failure->what = "checking /sys/firmware/acpi/tables";
         r = host_read_dom0_boot(paths, &h.dom0_boot);
         if (r < 0)
-                return r;
-        r = host_read_gic_version(paths, h.dom0_boot, &failure->what);
+                return firmware_fail(err, r, "checking /sys/firmware/acpi/tables");
+        r = host_read_gic_version(paths, h.dom0_boot, err);
         if (r < 0)
                 return r;
         h.gic_version = r;

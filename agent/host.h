@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
+
 struct xen;
 
 enum dom0_boot {
@@ -34,12 +36,6 @@ struct host_paths {
 
 #define HOST_PATHS_DEFAULT ((struct host_paths) { .sys = "/sys", .proc = "/proc" })
 
-/* What a failed read could not do, for the API error. */
-struct host_failure {
-        bool xen;         /* Xen itself could not be asked; else dom0's firmware tables */
-        const char *what; /* static text */
-};
-
 /* Returns a new reference, or NULL on ENOMEM. */
 json_t *host_info_to_json(const struct host_info *h);
 
@@ -48,10 +44,10 @@ json_t *host_info_to_json(const struct host_info *h);
 int host_format_xen_version(unsigned major, unsigned minor, const char *extra, char *buf, size_t size);
 
 /* Fills *ret from Xen and the firmware tables. Nothing is guessed: on any
- * failure returns the negative errno and fills *failure. */
-int host_info_read(struct xen *x, const struct host_paths *paths, struct host_info *ret,
-                   struct host_failure *failure);
+ * failure returns the negative errno and fills *err (xen_unavailable when
+ * Xen could not be asked, firmware_unavailable for dom0's tables). */
+int host_info_read(struct xen *x, const struct host_paths *paths, struct host_info *ret, struct error *err);
 
 /* The readers host_info_read() uses, each on its own for tests. */
 int host_read_dom0_boot(const struct host_paths *paths, enum dom0_boot *ret);
-int host_read_gic_version(const struct host_paths *paths, enum dom0_boot boot, const char **ret_what);
+int host_read_gic_version(const struct host_paths *paths, enum dom0_boot boot, struct error *err);

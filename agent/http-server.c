@@ -229,6 +229,10 @@ static const char *header_value(const void *ctx, const char *name) {
         return MHD_lookup_connection_value((struct MHD_Connection *) (uintptr_t) ctx, MHD_HEADER_KIND, name);
 }
 
+static const char *cookie_value(const void *ctx, const char *name) {
+        return MHD_lookup_connection_value((struct MHD_Connection *) (uintptr_t) ctx, MHD_COOKIE_KIND, name);
+}
+
 static struct api_request make_request(struct MHD_Connection *c, const char *method, const char *url) {
         return (struct api_request) {
                 .method = method,
@@ -236,6 +240,7 @@ static struct api_request make_request(struct MHD_Connection *c, const char *met
                 .query = query_arg,
                 .query_ctx = c,
                 .header = header_value,
+                .cookie = cookie_value,
                 .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 .content_length = content_length(c),
         };

@@ -1,6 +1,7 @@
 /* images.c: owns the image files in STATE/images/ (see images.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <nettle/base16.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,6 @@
 #include <unistd.h>
 
 #include "images.h"
-
-#define errf spec_error_set
 
 /* How often (in bytes written) the free space is looked at again. */
 #define IMAGE_SPACE_CHECK_EVERY (4ULL * 1024 * 1024)
@@ -24,7 +23,7 @@ struct image_upload {
         struct sha256_ctx sha;
         uint64_t size;
         uint64_t next_space_check;
-        struct spec_error failure;      /* status 0 while all is well */
+        struct error failure;           /* code ERROR_NONE while all is well */
 };
 
 static bool is_sha256_hex(const char *s) {
@@ -46,39 +45,39 @@ static uint64_t space_left(int fd) {
         return avail > IMAGE_FREE_RESERVE ? avail - IMAGE_FREE_RESERVE : 0;
 }
 
-static int no_room(struct spec_error *err, uint64_t need) {
-        return errf(err, 507, "insufficient_storage", NULL, -ENOSPC,
+static int no_room(struct error *err, uint64_t need) {
+        return error_set(err, -ENOSPC, ERROR_INSUFFICIENT_STORAGE, NULL,
                     "the image store cannot take %llu more bytes (it keeps %llu MiB free)",
                     (unsigned long long) need, (unsigned long long) (IMAGE_FREE_RESERVE >> 20));
 }
 
 int image_upload_begin(int images_fd, const char *name, uint64_t announced, const char *expect_sha256,
-                       struct image_upload **ret, struct spec_error *err) {
+                       struct image_upload **ret, struct error *err) {
         struct image_upload *u;
 
         if (!spec_name_is_valid(name, IMAGE_NAME_MAX))
-                return errf(err, 400, "invalid_name", "name", -EINVAL,
+                return error_set(err, -EINVAL, ERROR_INVALID_NAME, "name",
                             "an image name is 1 to %d characters of A-Z a-z 0-9 . _ -, not starting with . or -",
                             IMAGE_NAME_MAX);
         if (expect_sha256 && !is_sha256_hex(expect_sha256))
-                return errf(err, 400, "invalid_field", "sha256", -EINVAL,
+                return error_set(err, -EINVAL, ERROR_INVALID_FIELD, "sha256",
                             "sha256 must be 64 lower-case hexadecimal digits");
         if (announced != UINT64_MAX && announced > IMAGE_SIZE_MAX)
-                return errf(err, 413, "payload_too_large", NULL, -EFBIG, "an image may be at most %llu bytes",
+                return error_set(err, -EFBIG, ERROR_PAYLOAD_TOO_LARGE, NULL, "an image may be at most %llu bytes",
                             (unsigned long long) IMAGE_SIZE_MAX);
         if (announced != UINT64_MAX && announced > space_left(images_fd))
                 return no_room(err, announced);
 
         u = calloc(1, sizeof(*u));
         if (!u)
-                return errf(err, 500, "internal_error", NULL, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, ERROR_INTERNAL, NULL, "out of memory");
         u->dir_fd = images_fd;
         u->fd = openat(images_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
         if (u->fd < 0) {
                 int r = negative_errno();
 
                 free(u);
-                return errf(err, 500, "internal_error", NULL, r, "cannot create a file for the upload: %s",
+                return error_set(err, r, ERROR_INTERNAL, NULL, "cannot create a file for the upload: %s",
                             strerror(-r));
         }
         snprintf(u->name, sizeof(u->name), "%s", name);
@@ -90,20 +89,20 @@ int image_upload_begin(int images_fd, const char *name, uint64_t announced, cons
         return 0;
 }
 
-static int upload_fail(struct image_upload *u, struct spec_error *err) {
+static int upload_fail(struct image_upload *u, struct error *err) {
         if (err)
                 *err = u->failure;
         return -EIO;
 }
 
-int image_upload_write(struct image_upload *u, const void *data, size_t n, struct spec_error *err) {
+int image_upload_write(struct image_upload *u, const void *data, size_t n, struct error *err) {
         const uint8_t *p = data;
         size_t done = 0;
 
-        if (u->failure.status)
+        if (u->failure.code != ERROR_NONE)
                 return upload_fail(u, err);
         if (n > IMAGE_SIZE_MAX - u->size) {
-                errf(&u->failure, 413, "payload_too_large", NULL, -EFBIG, "an image may be at most %llu bytes",
+                error_set(&u->failure, -EFBIG, ERROR_PAYLOAD_TOO_LARGE, NULL, "an image may be at most %llu bytes",
                      (unsigned long long) IMAGE_SIZE_MAX);
                 return upload_fail(u, err);
         }
@@ -123,7 +122,7 @@ int image_upload_write(struct image_upload *u, const void *data, size_t n, struc
                         if (errno == ENOSPC || errno == EDQUOT)
                                 no_room(&u->failure, n - done);
                         else
-                                errf(&u->failure, 500, "internal_error", NULL, -errno, "writing the image failed: %s",
+                                error_set(&u->failure, -errno, ERROR_INTERNAL, NULL, "writing the image failed: %s",
                                      strerror(errno));
                         return upload_fail(u, err);
                 }
@@ -159,24 +158,24 @@ static int write_sidecar(int dir_fd, const char *name, const char *hex) {
 }
 
 int image_upload_finish(struct image_upload *u, bool *replaced, uint64_t *size, char *sha256,
-                        struct spec_error *err) {
+                        struct error *err) {
         uint8_t digest[SHA256_DIGEST_SIZE];
         char proc[64], tmp[IMAGE_NAME_MAX + 32], side[IMAGE_NAME_MAX + 16];
         static unsigned counter;
         int r;
 
-        if (u->failure.status)
+        if (u->failure.code != ERROR_NONE)
                 return upload_fail(u, err);
         sha256_digest(&u->sha, sizeof(digest), digest);
-        for (size_t i = 0; i < sizeof(digest); i++)
-                snprintf(sha256 + 2 * i, 3, "%02x", digest[i]);
+        base16_encode_update(sha256, sizeof(digest), digest);
+        sha256[BASE16_ENCODE_LENGTH(sizeof(digest))] = '\0';
         if (u->expect[0] && strcmp(u->expect, sha256) != 0)
-                return errf(err, 422, "digest_mismatch", "sha256", -EBADMSG,
+                return error_set(err, -EBADMSG, ERROR_DIGEST_MISMATCH, "sha256",
                             "the body's SHA-256 is %s, not the %s asked for; nothing was stored", sha256, u->expect);
         if (fsync(u->fd) < 0) {
                 r = negative_errno();
-                return errf(err, r == -ENOSPC ? 507 : 500, r == -ENOSPC ? "insufficient_storage" : "internal_error",
-                            NULL, r, "syncing the image failed: %s", strerror(-r));
+                return error_set(err, r, r == -ENOSPC ? ERROR_INSUFFICIENT_STORAGE : ERROR_INTERNAL, NULL,
+                                 "syncing the image failed: %s", strerror(-r));
         }
 
         /* Give the file a hidden name, then move it over the image's. */
@@ -184,7 +183,7 @@ int image_upload_finish(struct image_upload *u, bool *replaced, uint64_t *size, 
         snprintf(tmp, sizeof(tmp), ".upload-%s.%u.%ld", u->name, counter++, (long) getpid());
         if (linkat(AT_FDCWD, proc, u->dir_fd, tmp, AT_SYMLINK_FOLLOW) < 0) {
                 r = negative_errno();
-                return errf(err, 500, "internal_error", NULL, r, "cannot link the image: %s", strerror(-r));
+                return error_set(err, r, ERROR_INTERNAL, NULL, "cannot link the image: %s", strerror(-r));
         }
         *replaced = image_exists(u->dir_fd, u->name);
         /* A stale digest must never describe the new file. */
@@ -193,7 +192,7 @@ int image_upload_finish(struct image_upload *u, bool *replaced, uint64_t *size, 
         if (renameat(u->dir_fd, tmp, u->dir_fd, u->name) < 0) {
                 r = negative_errno();
                 (void) unlinkat(u->dir_fd, tmp, 0);
-                return errf(err, 500, "internal_error", NULL, r, "cannot put the image in place: %s", strerror(-r));
+                return error_set(err, r, ERROR_INTERNAL, NULL, "cannot put the image in place: %s", strerror(-r));
         }
         (void) write_sidecar(u->dir_fd, u->name, sha256); /* without it the image shows no digest */
         (void) fsync(u->dir_fd);

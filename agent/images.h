@@ -13,9 +13,8 @@
 #include "macro.h"
 #include "vm-spec.h"
 
-/* An image may not be larger than this, and an upload must leave this much
- * free on the file system (on the board, images live in dom0's memory). */
-#define IMAGE_SIZE_MAX (1024ULL * 1024 * 1024)
+/* An upload must leave this much free on the file system (on the board,
+ * images live in dom0's memory); IMAGE_SIZE_MAX is in vm-spec.h. */
 #define IMAGE_FREE_RESERVE (64ULL * 1024 * 1024)
 #define IMAGE_SHA256_HEX 64
 
@@ -24,18 +23,18 @@ struct image_upload;
 /* Starts an upload of name into the folder images_fd. announced is the
  * Content-Length (UINT64_MAX if none); expect_sha256 (64 hex digits, or NULL)
  * makes image_upload_finish() refuse a body with another digest. Returns 0,
- * or a negative errno with *err filled (400 bad name or digest, 413 too
- * large, 507 no room). */
+ * or a negative errno with *err filled (a bad name or digest, too large, no
+ * room). */
 int image_upload_begin(int images_fd, const char *name, uint64_t announced, const char *expect_sha256,
-                       struct image_upload **ret, struct spec_error *err);
+                       struct image_upload **ret, struct error *err);
 /* Appends body bytes. Once it has failed, it keeps failing with the same
- * error (413 past IMAGE_SIZE_MAX, 507 when the disk is full). */
-int image_upload_write(struct image_upload *u, const void *data, size_t n, struct spec_error *err);
+ * error (too large past IMAGE_SIZE_MAX, no room when the disk is full). */
+int image_upload_write(struct image_upload *u, const void *data, size_t n, struct error *err);
 /* Checks the digest, syncs and puts the file in place under its name
  * (replacing any earlier image of that name). *replaced tells whether one
  * existed. *size and sha256 (IMAGE_SHA256_HEX + 1 bytes) describe it. */
 int image_upload_finish(struct image_upload *u, bool *replaced, uint64_t *size, char *sha256,
-                        struct spec_error *err);
+                        struct error *err);
 const char *image_upload_name(const struct image_upload *u);
 struct image_upload *image_upload_free(struct image_upload *u);
 DEFINE_CLEANUP_FUNC(struct image_upload, image_upload_free);

@@ -25,27 +25,19 @@ struct manager {
         struct xen *xen;
         struct api *api;
         struct vms *vms;
-        struct console_hubs *hubs;
+        struct console_ws *viewers;
         struct http_server *http;
 };
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
+/* The state directory, made if missing: under systemd, StateDirectory=
+ * makes it (and its parents) before the agent starts; by hand, its parent
+ * must exist. */
+static int make_state_dir(const char *path) {
         struct stat st;
 
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
                 return negative_errno();
-        if (stat(p, &st) < 0)
+        if (stat(path, &st) < 0)
                 return negative_errno();
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
@@ -87,7 +79,7 @@ static int open_listen_socket(const char *listen) {
 
 int manager_new(const struct manager_config *config, struct manager **ret) {
         _cleanup_(manager_freep) struct manager *m = NULL;
-        const char *why = NULL;
+        struct error err = { 0 };
         sigset_t mask;
         int r, fd;
 
@@ -95,14 +87,14 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (!m)
                 return log_error_errno(-ENOMEM, "Cannot start");
 
-        r = auth_new_from_file(config->token_file, &m->auth, &why);
+        r = auth_new_from_file(config->token_file, &m->auth, &err);
         if (r < 0)
-                return log_error_errno(r, "Refusing to start: the token file %s %s", config->token_file, why);
+                return log_error_errno(r, "Refusing to start: %s", err.message);
 
         m->state_dir = strdup(config->state_dir);
         if (!m->state_dir)
                 return log_error_errno(-ENOMEM, "Cannot start");
-        r = mkdir_p(m->state_dir, 0700);
+        r = make_state_dir(m->state_dir);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the state directory %s", m->state_dir);
 
@@ -135,10 +127,10 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
         if (!vms_have_xen(m->vms))
                 log_warning("No access to Xen's toolstack interfaces: VM routes will answer 503.");
-        r = console_hubs_new(m->event, m->vms, &m->hubs);
+        r = console_ws_new(m->event, m->vms, &m->viewers);
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
-        api_set_vms(m->api, m->vms, m->hubs);
+        api_set_vms(m->api, m->vms, m->viewers);
 
         fd = open_listen_socket(config->listen);
         if (fd < 0)
@@ -155,7 +147,7 @@ struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
         /* Websocket viewers first: their sockets go back to the HTTP server. */
-        console_hubs_free(m->hubs);
+        console_ws_free(m->viewers);
         http_server_free(m->http);
         api_free(m->api);
         vms_free(m->vms);

@@ -1,5 +1,6 @@
 /* session.c: owns the browser sessions (see session.h). */
 #include <errno.h>
+#include <nettle/base16.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,38 +61,17 @@ int sessions_create(struct sessions *s, uint64_t now, char id[static SESSION_ID_
                 if (x->expires < pick->expires)
                         pick = x;
         }
-        for (size_t i = 0; i < sizeof(raw); i++)
-                snprintf(pick->id + 2 * i, 3, "%02x", raw[i]);
+        base16_encode_update(pick->id, sizeof(raw), raw);
+        pick->id[SESSION_ID_LEN] = '\0';
         pick->expires = now + SESSION_LIFETIME_SEC * USEC_PER_SEC;
         memcpy(id, pick->id, SESSION_ID_LEN + 1);
         explicit_bzero(raw, sizeof(raw));
         return 0;
 }
 
-bool session_cookie_parse(const char *h, char id[static SESSION_ID_LEN + 1]) {
-        static const char name[] = SESSION_COOKIE "=";
-
-        /* RFC 6265 section 4.2.1: pairs separated by "; ". */
-        while (h && *h) {
-                size_t len;
-
-                h += strspn(h, " \t;");
-                len = strcspn(h, ";");
-                if (len > sizeof(name) - 1 && strncmp(h, name, sizeof(name) - 1) == 0) {
-                        const char *v = h + sizeof(name) - 1;
-                        size_t vlen = len - (sizeof(name) - 1);
-
-                        while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                                vlen--;
-                        if (vlen != SESSION_ID_LEN || strspn(v, "0123456789abcdef") < SESSION_ID_LEN)
-                                return false;
-                        memcpy(id, v, SESSION_ID_LEN);
-                        id[SESSION_ID_LEN] = '\0';
-                        return true;
-                }
-                h += len;
-        }
-        return false;
+/* Whether id looks like one of ours: SESSION_ID_LEN lower-case hex digits. */
+static bool id_valid(const char *id) {
+        return id && strlen(id) == SESSION_ID_LEN && strspn(id, "0123456789abcdef") == SESSION_ID_LEN;
 }
 
 /* Compares every byte, whatever differs first. */
@@ -103,11 +83,10 @@ static bool id_equal(const char *a, const char *b) {
         return d == 0;
 }
 
-static struct session *lookup(struct sessions *s, const char *cookie_header, uint64_t now) {
-        char id[SESSION_ID_LEN + 1];
+static struct session *lookup(struct sessions *s, const char *id, uint64_t now) {
         struct session *found = NULL;
 
-        if (!session_cookie_parse(cookie_header, id))
+        if (!id_valid(id))
                 return NULL;
         for (size_t i = 0; i < SESSIONS_MAX; i++) {
                 struct session *x = &s->slot[i];
@@ -115,20 +94,19 @@ static struct session *lookup(struct sessions *s, const char *cookie_header, uin
                 if (x->id[0] && id_equal(x->id, id) && x->expires > now)
                         found = x;
         }
-        explicit_bzero(id, sizeof(id));
         return found;
 }
 
-bool sessions_check(struct sessions *s, const char *cookie_header, uint64_t now, uint64_t *expires_in) {
-        struct session *x = lookup(s, cookie_header, now);
+bool sessions_check(struct sessions *s, const char *id, uint64_t now, uint64_t *expires_in) {
+        struct session *x = lookup(s, id, now);
 
         if (x && expires_in)
                 *expires_in = (x->expires - now) / USEC_PER_SEC;
         return x != NULL;
 }
 
-void sessions_end(struct sessions *s, const char *cookie_header) {
-        struct session *x = lookup(s, cookie_header, 0);
+void sessions_end(struct sessions *s, const char *id) {
+        struct session *x = lookup(s, id, 0);
 
         if (x)
                 explicit_bzero(x, sizeof(*x));

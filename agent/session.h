@@ -24,14 +24,10 @@ DEFINE_CLEANUP_FUNC(struct sessions, sessions_free);
  * table is full the session closest to its end makes room. */
 int sessions_create(struct sessions *s, uint64_t now, char id[static SESSION_ID_LEN + 1]);
 
-/* The session id in a Cookie header ("a=b; xvmd_session=ID; c=d"), copied
- * to id; false if there is none or it is malformed. */
-bool session_cookie_parse(const char *cookie_header, char id[static SESSION_ID_LEN + 1]);
+/* Whether id (the session cookie's value, as the HTTP server parsed it; may
+ * be NULL) names a live session; *expires_in (if not NULL) gets the seconds
+ * it has left. The lookup's time does not depend on where an id differs. */
+bool sessions_check(struct sessions *s, const char *id, uint64_t now, uint64_t *expires_in);
 
-/* Whether the Cookie header names a live session; *expires_in (if not NULL)
- * gets the seconds it has left. The lookup's time does not depend on where
- * an id differs. */
-bool sessions_check(struct sessions *s, const char *cookie_header, uint64_t now, uint64_t *expires_in);
-
-/* Ends the session the Cookie header names, if any. */
-void sessions_end(struct sessions *s, const char *cookie_header);
+/* Ends the session id names, if any. */
+void sessions_end(struct sessions *s, const char *id);

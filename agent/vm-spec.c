@@ -1,39 +1,13 @@
 /* vm-spec.c: owns the VM spec's rules (see vm-spec.h). Each field is parsed
  * by one entry of a table, which names the field in every error. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "macro.h"
 #include "vm-spec.h"
 
-int spec_error_set(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
-                   const char *format, ...) {
-        va_list ap;
-
-        if (err) {
-                err->status = status;
-                err->code = code;
-                err->field = field;
-                va_start(ap, format);
-                vsnprintf(err->message, sizeof(err->message), format, ap);
-                va_end(ap);
-        }
-        return r < 0 ? r : -EINVAL;
-}
-
-#define fail(err, status, code, field, ...) spec_error_set(err, status, code, field, -EINVAL, __VA_ARGS__)
-
-const char *spec_error_disk_field(struct spec_error *err, size_t index, const char *sub) {
-        if (!err)
-                return "disks";
-        if (sub)
-                snprintf(err->field_buf, sizeof(err->field_buf), "disks[%zu].%s", index, sub);
-        else
-                snprintf(err->field_buf, sizeof(err->field_buf), "disks[%zu]", index);
-        return err->field_buf;
-}
+#define fail(err, code, field, ...) error_set(err, -EINVAL, code, field, __VA_ARGS__)
 
 bool spec_name_is_valid(const char *s, size_t max) {
         size_t n = strlen(s);
@@ -50,11 +24,11 @@ bool spec_name_is_valid(const char *s, size_t max) {
         return true;
 }
 
-static int parse_name(const json_t *v, const char *field, char *out, size_t max, struct spec_error *err) {
+static int parse_name(const json_t *v, const char *field, char *out, size_t max, struct error *err) {
         if (!json_is_string(v))
-                return fail(err, 400, "invalid_field", field, "%s must be a string", field);
+                return fail(err, ERROR_INVALID_FIELD, field, "%s must be a string", field);
         if (!spec_name_is_valid(json_string_value(v), max))
-                return fail(err, 400, "invalid_name", field,
+                return fail(err, ERROR_INVALID_NAME, field,
                             "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with . or -",
                             field, max);
         snprintf(out, max + 1, "%s", json_string_value(v));
@@ -62,35 +36,35 @@ static int parse_name(const json_t *v, const char *field, char *out, size_t max,
 }
 
 static int parse_uint(const json_t *v, const char *field, unsigned min, unsigned max, unsigned *out,
-                      struct spec_error *err) {
+                      struct error *err) {
         json_int_t i;
 
         if (!json_is_integer(v))
-                return fail(err, 400, "invalid_field", field, "%s must be an integer", field);
+                return fail(err, ERROR_INVALID_FIELD, field, "%s must be an integer", field);
         i = json_integer_value(v);
         if (i < (json_int_t) min || i > (json_int_t) max)
-                return fail(err, 400, "out_of_range", field, "%s must be between %u and %u", field, min, max);
+                return fail(err, ERROR_OUT_OF_RANGE, field, "%s must be between %u and %u", field, min, max);
         *out = (unsigned) i;
         return 0;
 }
 
-static int field_name(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_name(const json_t *v, struct vm_spec *s, struct error *err) {
         return parse_name(v, "name", s->name, VM_NAME_MAX, err);
 }
 
-static int field_vcpus(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_vcpus(const json_t *v, struct vm_spec *s, struct error *err) {
         return parse_uint(v, "vcpus", 1, VM_VCPUS_MAX, &s->vcpus, err);
 }
 
-static int field_memory(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_memory(const json_t *v, struct vm_spec *s, struct error *err) {
         return parse_uint(v, "memory_mib", VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &s->memory_mib, err);
 }
 
-static int field_kernel(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_kernel(const json_t *v, struct vm_spec *s, struct error *err) {
         return parse_name(v, "kernel", s->kernel, IMAGE_NAME_MAX, err);
 }
 
-static int field_ramdisk(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_ramdisk(const json_t *v, struct vm_spec *s, struct error *err) {
         if (json_is_null(v)) {
                 s->ramdisk[0] = '\0';
                 return 0;
@@ -98,92 +72,92 @@ static int field_ramdisk(const json_t *v, struct vm_spec *s, struct spec_error *
         return parse_name(v, "ramdisk", s->ramdisk, IMAGE_NAME_MAX, err);
 }
 
-static int field_cmdline(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_cmdline(const json_t *v, struct vm_spec *s, struct error *err) {
         const char *c;
 
         if (!json_is_string(v))
-                return fail(err, 400, "invalid_field", "cmdline", "cmdline must be a string");
+                return fail(err, ERROR_INVALID_FIELD, "cmdline", "cmdline must be a string");
         c = json_string_value(v);
         if (json_string_length(v) > VM_CMDLINE_MAX)
-                return fail(err, 400, "out_of_range", "cmdline", "cmdline is longer than %d bytes",
+                return fail(err, ERROR_OUT_OF_RANGE, "cmdline", "cmdline is longer than %d bytes",
                             VM_CMDLINE_MAX);
         for (const char *p = c; *p; p++)
                 if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        return fail(err, 400, "invalid_field", "cmdline",
+                        return fail(err, ERROR_INVALID_FIELD, "cmdline",
                                     "cmdline must not contain control characters");
         if (strlen(c) != json_string_length(v))
-                return fail(err, 400, "invalid_field", "cmdline", "cmdline must not contain NUL");
+                return fail(err, ERROR_INVALID_FIELD, "cmdline", "cmdline must not contain NUL");
         snprintf(s->cmdline, sizeof(s->cmdline), "%s", c);
         return 0;
 }
 
-static int field_consoles(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_consoles(const json_t *v, struct vm_spec *s, struct error *err) {
         bool pv = false, vuart = false;
         size_t i;
         json_t *e;
 
         if (!json_is_array(v))
-                return fail(err, 400, "invalid_field", "consoles", "consoles must be an array of \"pv\", \"vuart\"");
+                return fail(err, ERROR_INVALID_FIELD, "consoles", "consoles must be an array of \"pv\", \"vuart\"");
         json_array_foreach(v, i, e) {
                 const char *c = json_string_value(e);
                 bool *seen = !c ? NULL : strcmp(c, "pv") == 0 ? &pv : strcmp(c, "vuart") == 0 ? &vuart : NULL;
 
                 if (!seen)
-                        return fail(err, 400, "unknown_console", "consoles",
+                        return fail(err, ERROR_SPEC_UNKNOWN_CONSOLE, "consoles",
                                     "consoles may hold only \"pv\" and \"vuart\"");
                 if (*seen)
-                        return fail(err, 400, "invalid_field", "consoles", "consoles lists %s twice", c);
+                        return fail(err, ERROR_INVALID_FIELD, "consoles", "consoles lists %s twice", c);
                 *seen = true;
         }
         if (!pv)
-                return fail(err, 400, "invalid_field", "consoles",
+                return fail(err, ERROR_INVALID_FIELD, "consoles",
                             "consoles must include \"pv\": Xen always gives a guest its PV console");
         s->vuart = vuart;
         return 0;
 }
 
 /* One element of "disks": {"image": NAME, "readonly": BOOL}. */
-static int parse_disk(const json_t *v, size_t i, struct vm_disk *d, struct spec_error *err) {
+static int parse_disk(const json_t *v, size_t i, struct vm_disk *d, struct error *err) {
         const json_t *image, *ro;
         const char *key;
         json_t *e;
 
         if (!json_is_object(v))
-                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, NULL),
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "disks", i, NULL),
                             "disks[%zu] must be an object like {\"image\": \"NAME\", \"readonly\": false}", i);
         json_object_foreach((json_t *) (uintptr_t) v, key, e)
                 if (strcmp(key, "image") != 0 && strcmp(key, "readonly") != 0)
-                        return fail(err, 400, "unknown_field", spec_error_disk_field(err, i, NULL),
+                        return fail(err, ERROR_UNKNOWN_FIELD, error_field_index(err, "disks", i, NULL),
                                     "unknown field \"%.64s\" in disks[%zu] (image, readonly)", key, i);
         image = json_object_get(v, "image");
         if (!image)
-                return fail(err, 400, "missing_field", spec_error_disk_field(err, i, "image"),
+                return fail(err, ERROR_MISSING_FIELD, error_field_index(err, "disks", i, "image"),
                             "disks[%zu].image is required", i);
         if (!json_is_string(image))
-                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "image"),
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "disks", i, "image"),
                             "disks[%zu].image must be a string", i);
         if (!spec_name_is_valid(json_string_value(image), IMAGE_NAME_MAX))
-                return fail(err, 400, "invalid_name", spec_error_disk_field(err, i, "image"),
+                return fail(err, ERROR_INVALID_NAME, error_field_index(err, "disks", i, "image"),
                             "disks[%zu].image must be 1 to %d characters of A-Z a-z 0-9 . _ -, not starting with . or -",
                             i, IMAGE_NAME_MAX);
         ro = json_object_get(v, "readonly");
         if (ro && !json_is_boolean(ro))
-                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "readonly"),
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "disks", i, "readonly"),
                             "disks[%zu].readonly must be true or false", i);
         snprintf(d->image, sizeof(d->image), "%s", json_string_value(image));
         d->readonly = ro && json_is_true(ro);
         return 0;
 }
 
-static int field_disks(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_disks(const json_t *v, struct vm_spec *s, struct error *err) {
         size_t i;
         json_t *e;
 
         if (!json_is_array(v))
-                return fail(err, 400, "invalid_field", "disks",
+                return fail(err, ERROR_INVALID_FIELD, "disks",
                             "disks must be an array of {\"image\": \"NAME\", \"readonly\": false}");
         if (json_array_size(v) > VM_DISKS_MAX)
-                return fail(err, 400, "out_of_range", "disks", "a VM has at most %d disks", VM_DISKS_MAX);
+                return fail(err, ERROR_OUT_OF_RANGE, "disks", "a VM has at most %d disks", VM_DISKS_MAX);
         json_array_foreach(v, i, e) {
                 int r = parse_disk(e, i, &s->disks[i], err);
 
@@ -191,28 +165,28 @@ static int field_disks(const json_t *v, struct vm_spec *s, struct spec_error *er
                         return r;
                 for (size_t j = 0; j < i; j++)
                         if (strcmp(s->disks[j].image, s->disks[i].image) == 0)
-                                return fail(err, 400, "invalid_field", spec_error_disk_field(err, i, "image"),
+                                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "disks", i, "image"),
                                             "disks lists image %s twice", s->disks[i].image);
         }
         s->n_disks = (unsigned) json_array_size(v);
         return 0;
 }
 
-static int field_start(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_start(const json_t *v, struct vm_spec *s, struct error *err) {
         if (!json_is_boolean(v))
-                return fail(err, 400, "invalid_field", "start", "start must be true or false");
+                return fail(err, ERROR_INVALID_FIELD, "start", "start must be true or false");
         s->start = json_is_true(v);
         return 0;
 }
 
-static int field_uuid(const json_t *v, struct vm_spec *s, struct spec_error *err) {
+static int field_uuid(const json_t *v, struct vm_spec *s, struct error *err) {
         const char *u = json_string_value(v);
         unsigned b[16];
 
         if (!u || strlen(u) != 36 ||
             sscanf(u, "%2x%2x%2x%2x-%2x%2x-%2x%2x-%2x%2x-%2x%2x%2x%2x%2x%2x", &b[0], &b[1], &b[2], &b[3], &b[4],
                    &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11], &b[12], &b[13], &b[14], &b[15]) != 16)
-                return fail(err, 400, "invalid_field", "uuid", "uuid must look like 01234567-89ab-cdef-0123-456789abcdef");
+                return fail(err, ERROR_INVALID_FIELD, "uuid", "uuid must look like 01234567-89ab-cdef-0123-456789abcdef");
         for (int i = 0; i < 16; i++)
                 s->uuid[i] = (uint8_t) b[i];
         return 0;
@@ -220,7 +194,7 @@ static int field_uuid(const json_t *v, struct vm_spec *s, struct spec_error *err
 
 struct field {
         const char *name;
-        int (*parse)(const json_t *v, struct vm_spec *s, struct spec_error *err);
+        int (*parse)(const json_t *v, struct vm_spec *s, struct error *err);
         bool required;
         bool request;   /* accepted in a request */
         bool disk;      /* accepted from disk */
@@ -239,13 +213,13 @@ static const struct field fields[] = {
         { "uuid", field_uuid, true, false, true },
 };
 
-static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct spec_error *err) {
+static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct error *err) {
         struct vm_spec s = { .vcpus = 1, .memory_mib = 256, .vuart = true, .start = true };
         const char *key;
         json_t *v;
 
         if (!json_is_object(body))
-                return fail(err, 400, "invalid_json", NULL, "the body must be a JSON object");
+                return fail(err, ERROR_INVALID_JSON, NULL, "the body must be a JSON object");
 
         json_object_foreach((json_t *) (uintptr_t) body, key, v) {
                 const struct field *f = NULL;
@@ -254,7 +228,7 @@ static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct
                         if (strcmp(fields[i].name, key) == 0 && (from_disk ? fields[i].disk : fields[i].request))
                                 f = &fields[i];
                 if (!f)
-                        return fail(err, 400, "unknown_field", NULL, "unknown field \"%.64s\"", key);
+                        return fail(err, ERROR_UNKNOWN_FIELD, NULL, "unknown field \"%.64s\"", key);
         }
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 const struct field *f = &fields[i];
@@ -265,7 +239,7 @@ static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct
                 v = json_object_get(body, f->name);
                 if (!v) {
                         if (f->required)
-                                return fail(err, 400, "missing_field", f->name, "%s is required", f->name);
+                                return fail(err, ERROR_MISSING_FIELD, f->name, "%s is required", f->name);
                         continue;
                 }
                 r = f->parse(v, &s, err);
@@ -276,11 +250,11 @@ static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct
         return 0;
 }
 
-int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err) {
+int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct error *err) {
         return parse(body, false, ret, err);
 }
 
-int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *err) {
+int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err) {
         return parse(j, true, ret, err);
 }
 

@@ -9,8 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "errors.h"
+
 #define VM_NAME_MAX 48
 #define IMAGE_NAME_MAX 64
+#define IMAGE_SIZE_MAX (1024ULL * 1024 * 1024) /* no image is larger */
 #define VM_CMDLINE_MAX 1024
 #define VM_VCPUS_MAX 128        /* Xen's limit for a GICv3 guest; GICv2 allows 8 */
 #define VM_MEMORY_MIB_MIN 32
@@ -37,25 +40,6 @@ struct vm_spec {
         unsigned n_disks;
 };
 
-/* Why a request was refused: an HTTP status, a stable code, the field at
- * fault (or NULL) and a message for people. */
-struct spec_error {
-        unsigned status;
-        const char *code;
-        const char *field;
-        char message[256];
-        char field_buf[48];     /* storage for a field named with an index (any size_t) */
-};
-
-/* Fills *err (if not NULL) and returns r if negative, else -EINVAL. */
-int spec_error_set(struct spec_error *err, unsigned status, const char *code, const char *field, int r,
-                   const char *format, ...) __attribute__((format(printf, 6, 7)));
-
-/* The name of one disk's field ("disks[2].image", or "disks[2]" if sub is
- * NULL), kept in err's own storage; "disks" if err is NULL. For errors found
- * outside this module (an unknown image, an image in use). */
-const char *spec_error_disk_field(struct spec_error *err, size_t index, const char *sub);
-
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
  * starting with '.' or '-'. Safe as one path component. */
 bool spec_name_is_valid(const char *s, size_t max);
@@ -65,11 +49,11 @@ bool spec_name_is_valid(const char *s, size_t max);
  * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true.
  * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
  * false}; an image may appear once. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
-int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct spec_error *err);
+int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct error *err);
 
 /* Whether the spec names image name (as kernel, ramdisk or a disk). */
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name);
 
 /* The spec as stored and shown (without "start"), and back from disk. */
 json_t *vm_spec_to_json(const struct vm_spec *s);
-int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct spec_error *err);
+int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err);

@@ -1,11 +1,15 @@
-/* vms.h: owns the agent's VMs: each VM's spec and run state on disk
- * (STATE/vms/NAME/), its console logs (they outlive its boots), and while it
- * runs its domain and its console backends. It reacts to domains shutting
- * down (xenstore @releaseDomain): a guest reboot rebuilds the VM with the
- * same spec, a poweroff leaves it stopped, a crash leaves it crashed, and
- * the logs stay.
+/* vms.h: the agent's VMs as the front end sees them. The collection (vms.c)
+ * owns every VM: its spec and run state on disk (STATE/vms/NAME/), its
+ * console logs and their hubs (they outlive its boots), and while it runs
+ * its domain, its console backends and its disks (vm.c). It reacts to
+ * domains shutting down (xenstore @releaseDomain): a guest reboot rebuilds
+ * the VM with the same spec, a poweroff leaves it stopped, a crash leaves it
+ * crashed, and the logs stay. Every change of a VM's state goes through one
+ * function (vm_transition() in vm.c), under the rules of vm-state.h, and is
+ * told to one hook (vms_set_transition_hook()).
  *
- * Images (kernels, ramdisks) are files in STATE/images/, by name. */
+ * Images (kernels, ramdisks, disks) are files in STATE/images/ (images.h),
+ * by name; which VM may use which is vms-images.c's. */
 #pragma once
 
 #include <jansson.h>
@@ -14,12 +18,16 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "errors.h"
 #include "macro.h"
 #include "vm-spec.h"
+#include "vm-state.h"
 
 struct vms;
 struct vm;
+struct console_hub;
 struct console_log;
+struct image_upload;
 
 enum vm_console {
         VM_CONSOLE_PV,
@@ -36,56 +44,55 @@ DEFINE_CLEANUP_FUNC(struct vms, vms_free);
 /* Whether the toolstack could be opened (false on a host without Xen). */
 bool vms_have_xen(const struct vms *v);
 
+/* Called after every change of any VM's state, with the state it left and
+ * the event that moved it (the VM's new state is vm_state()). One hook;
+ * NULL removes it. */
+typedef void (*vm_transition_hook_t)(struct vm *vm, enum vm_state from, enum vm_event event, void *userdata);
+void vms_set_transition_hook(struct vms *v, vm_transition_hook_t hook, void *userdata);
+
 struct vm *vms_find(struct vms *v, const char *name);
 
-/* Each fills *err on failure (status, code, field, message) and returns a
- * negative errno. */
-int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struct spec_error *err);
-int vm_start(struct vm *vm, struct spec_error *err);
-int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct spec_error *err);
-int vm_reboot(struct vm *vm, struct spec_error *err);
-int vm_pause(struct vm *vm, struct spec_error *err);
-int vm_resume(struct vm *vm, struct spec_error *err);
-int vm_destroy(struct vm *vm, struct spec_error *err);
-/* Removes a VM that does not run, with its logs. */
-int vms_delete(struct vms *v, struct vm *vm, struct spec_error *err);
+/* Each fills *err on failure and returns a negative errno. A change that
+ * happened but could not be saved on disk is state_not_saved. */
+int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struct error *err);
+int vm_start(struct vm *vm, struct error *err);
+int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct error *err);
+int vm_reboot(struct vm *vm, struct error *err);
+int vm_pause(struct vm *vm, struct error *err);
+int vm_resume(struct vm *vm, struct error *err);
+int vm_destroy(struct vm *vm, struct error *err);
+/* Removes a VM that does not run, with its logs (their watchers are told
+ * gone). */
+int vms_delete(struct vms *v, struct vm *vm, struct error *err);
 
 json_t *vm_to_json(const struct vm *vm);
-const char *vm_name(const struct vm *vm);
-const char *vm_state_name(const struct vm *vm); /* running, paused, stopped, crashed */
-unsigned vm_boot_count(const struct vm *vm);
 json_t *vms_to_json(const struct vms *v);
+const char *vm_name(const struct vm *vm);
+enum vm_state vm_state(const struct vm *vm);
+const char *vm_state_name(const struct vm *vm); /* vm_state_to_string(vm_state(vm)) */
+unsigned vm_boot_count(const struct vm *vm);
 
-/* A console's log (NULL if the VM has no such console) and its input. */
-struct console_log *vm_console_log(struct vm *vm, enum vm_console c);
-ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct spec_error *err);
+/* "pv", "vuart", and back (-EINVAL for another name). */
+const char *vm_console_to_string(enum vm_console c);
 int vm_console_from_string(const char *s, enum vm_console *ret);
 
-/* A follower of a console's log (e.g. GET .../log?follow=1): told after
- * every append and every change of the VM's state or boot count, and once, with gone, when the VM is deleted (its log with
- * it); after that the VM never touches the watch again. The watch's memory
- * is the caller's; vm_console_unwatch() before freeing it unless it was told
- * gone. At most VM_CONSOLE_WATCHES_MAX per console. */
-#define VM_CONSOLE_WATCHES_MAX 64
-struct log_watch {
-        void (*on_change)(struct log_watch *w, bool gone);
-        /* set by vm_console_watch */
-        struct vm *vm;
-        enum vm_console console;
-        struct log_watch *next;
-};
-int vm_console_watch(struct vm *vm, enum vm_console c, struct log_watch *w);
-void vm_console_unwatch(struct log_watch *w);
+/* A console's hub (console-hub.h: who watches its log) and its log, or NULL
+ * if the VM has no such console; and its input. */
+struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c);
+struct console_log *vm_console_log(struct vm *vm, enum vm_console c);
+ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct error *err);
 
 /* Images (see images.h), each listed with the VMs that name it. An image
  * that a VM names, whatever the VM's state, can be neither replaced nor
- * removed (409): the VM's next start or reboot reads it. */
-struct image_upload;
+ * removed (image_in_use): the VM's next start or reboot reads it. */
 json_t *vms_images_to_json(struct vms *v);
 int vms_image_upload_begin(struct vms *v, const char *name, uint64_t announced, const char *expect_sha256,
-                           struct image_upload **ret, struct spec_error *err);
+                           struct image_upload **ret, struct error *err);
+/* Bytes of the body; once it failed it keeps failing (image_upload_write()). */
+int vms_image_upload_write(struct image_upload *u, const void *data, size_t n);
+struct image_upload *vms_image_upload_free(struct image_upload *u);
 /* Puts a complete upload in place; *ret is the image's JSON, *created
  * whether the name is new. */
 int vms_image_upload_finish(struct vms *v, struct image_upload *u, json_t **ret, bool *created,
-                            struct spec_error *err);
-int vms_image_delete(struct vms *v, const char *name, struct spec_error *err);
+                            struct error *err);
+int vms_image_delete(struct vms *v, const char *name, struct error *err);

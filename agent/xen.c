@@ -28,9 +28,9 @@ static xentoollog_logger quiet_logger = {
         .destroy = quiet_destroy,
 };
 
-static void set_what(const char **ret_what, const char *what) {
-        if (ret_what)
-                *ret_what = what;
+/* A failed step: xen_unavailable, with the step and the errno in words. */
+static int fail(struct error *e, int r, const char *what) {
+        return error_set(e, r, ERROR_XEN_UNAVAILABLE, NULL, "%s: %s", what, strerror(-r));
 }
 
 int xen_new(struct xen **ret) {
@@ -53,45 +53,41 @@ struct xen *xen_free(struct xen *x) {
         return NULL;
 }
 
-static int open_xc(struct xen *x, const char **ret_what) {
+static int open_xc(struct xen *x, struct error *err) {
         if (x->xch)
                 return 0;
         x->xch = xc_interface_open(&quiet_logger, &quiet_logger, 0);
         if (!x->xch) {
-                set_what(ret_what, "opening libxenctrl (is this dom0 under Xen?)");
-                return negative_errno();
+                return fail(err, negative_errno(), "opening libxenctrl (is this dom0 under Xen?)");
         }
         return 0;
 }
 
-static int open_hypfs(struct xen *x, const char **ret_what) {
+static int open_hypfs(struct xen *x, struct error *err) {
         if (x->hypfs)
                 return 0;
         x->hypfs = xenhypfs_open(&quiet_logger, 0);
         if (!x->hypfs) {
-                set_what(ret_what, "opening libxenhypfs (Xen built without CONFIG_HYPFS?)");
-                return negative_errno();
+                return fail(err, negative_errno(), "opening libxenhypfs (Xen built without CONFIG_HYPFS?)");
         }
         return 0;
 }
 
-int xen_get_version(struct xen *x, struct xen_version *ret, const char **ret_what) {
+int xen_get_version(struct xen *x, struct xen_version *ret, struct error *err) {
         xen_extraversion_t extra;
         int r, v;
 
-        r = open_xc(x, ret_what);
+        r = open_xc(x, err);
         if (r < 0)
                 return r;
 
         v = xc_version(x->xch, XENVER_version, NULL);
         if (v < 0) {
-                set_what(ret_what, "xc_version(XENVER_version)");
-                return negative_errno();
+                return fail(err, negative_errno(), "xc_version(XENVER_version)");
         }
         memset(extra, 0, sizeof(extra));
         if (xc_version(x->xch, XENVER_extraversion, &extra) < 0) {
-                set_what(ret_what, "xc_version(XENVER_extraversion)");
-                return negative_errno();
+                return fail(err, negative_errno(), "xc_version(XENVER_extraversion)");
         }
 
         *ret = (struct xen_version) {
@@ -103,17 +99,16 @@ int xen_get_version(struct xen *x, struct xen_version *ret, const char **ret_wha
         return 0;
 }
 
-int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, const char **ret_what) {
+int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, struct error *err) {
         xc_physinfo_t info = { 0 };
         int r;
 
-        r = open_xc(x, ret_what);
+        r = open_xc(x, err);
         if (r < 0)
                 return r;
 
         if (xc_physinfo(x->xch, &info) < 0) {
-                set_what(ret_what, "xc_physinfo()");
-                return negative_errno();
+                return fail(err, negative_errno(), "xc_physinfo()");
         }
 
         *ret = (struct xen_physinfo) {
@@ -127,34 +122,30 @@ int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, const char **ret_w
 /* xenhypfs_read() would inflate too, but hands back a buffer without its
  * length or a terminating NUL (the gzip'd .config has none), so read raw and
  * inflate here, bounded. */
-int xen_read_build_config(struct xen *x, char **ret, size_t *ret_size, const char **ret_what) {
+int xen_read_build_config(struct xen *x, char **ret, size_t *ret_size, struct error *err) {
         _cleanup_free_ void *raw = NULL;
         _cleanup_free_ struct xenhypfs_dirent *dirent = NULL;
         int r;
 
-        r = open_hypfs(x, ret_what);
+        r = open_hypfs(x, err);
         if (r < 0)
                 return r;
 
         raw = xenhypfs_read_raw(x->hypfs, "/buildinfo/config", &dirent);
         if (!raw) {
-                set_what(ret_what, "reading hypfs /buildinfo/config (Xen built without CONFIG_HYPFS_CONFIG?)");
-                return negative_errno();
+                return fail(err, negative_errno(),
+                            "reading hypfs /buildinfo/config (Xen built without CONFIG_HYPFS_CONFIG?)");
         }
         if (dirent->type != xenhypfs_type_string && dirent->type != xenhypfs_type_blob) {
-                set_what(ret_what, "hypfs /buildinfo/config is not a string");
-                return -EBADMSG;
+                return fail(err, -EBADMSG, "hypfs /buildinfo/config is not a string");
         }
 
         if (dirent->encoding == xenhypfs_enc_gzip) {
                 r = gzip_inflate(raw, dirent->size, XEN_BUILD_CONFIG_MAX, ret, ret_size);
-                if (r < 0)
-                        set_what(ret_what, "inflating hypfs /buildinfo/config");
-                return r;
+                return r < 0 ? fail(err, r, "inflating hypfs /buildinfo/config") : 0;
         }
         if (dirent->size > XEN_BUILD_CONFIG_MAX) {
-                set_what(ret_what, "hypfs /buildinfo/config is too large");
-                return -EFBIG;
+                return fail(err, -EFBIG, "hypfs /buildinfo/config is too large");
         }
         *ret_size = dirent->size;
         *ret = TAKE_PTR(raw);

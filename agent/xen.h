@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "macro.h"
 
 #define XEN_EXTRAVERSION_MAX 16
@@ -27,12 +28,12 @@ int xen_new(struct xen **ret);
 struct xen *xen_free(struct xen *x);
 DEFINE_CLEANUP_FUNC(struct xen, xen_free);
 
-/* Each returns 0 or a negative errno; on failure *ret_what (if not NULL) is
- * set to static text naming the step that failed, for the API error. */
-int xen_get_version(struct xen *x, struct xen_version *ret, const char **ret_what);
-int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, const char **ret_what);
+/* Each returns 0 or a negative errno; on failure *err (if not NULL) is
+ * xen_unavailable and names the step that failed. */
+int xen_get_version(struct xen *x, struct xen_version *ret, struct error *err);
+int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, struct error *err);
 
 /* The Kconfig text Xen was built with (hypfs /buildinfo/config), inflated,
  * not NUL-terminated, at most XEN_BUILD_CONFIG_MAX bytes. *ret is malloc'd. */
 #define XEN_BUILD_CONFIG_MAX (1024 * 1024)
-int xen_read_build_config(struct xen *x, char **ret, size_t *ret_size, const char **ret_what);
+int xen_read_build_config(struct xen *x, char **ret, size_t *ret_size, struct error *err);

@@ -166,9 +166,30 @@ static const char *lookup_header(const void *ctx _unused_, const char *name) {
         return NULL;
 }
 
+/* What the HTTP server does with the Cookie header (MHD_COOKIE_KIND): the
+ * value of one cookie by name, from "a=b; c=d". */
+static const char *lookup_cookie(const void *ctx _unused_, const char *name) {
+        static char value[256];
+        const char *h = lookup_header(NULL, "Cookie");
+        size_t n = strlen(name);
+
+        while (h && *h) {
+                size_t len;
+
+                h += strspn(h, " ;");
+                len = strcspn(h, ";");
+                if (len > n && strncmp(h, name, n) == 0 && h[n] == '=') {
+                        snprintf(value, sizeof(value), "%.*s", (int) (len - n - 1), h + n + 1);
+                        return value;
+                }
+                h += len;
+        }
+        return NULL;
+}
+
 static unsigned admit_with(struct fixture *f, const char *method, const char *path, const char *const *headers) {
         struct api_request req = { .method = method, .path = path, .header = lookup_header,
-                                   .content_length = 0 };
+                                   .cookie = lookup_cookie, .content_length = 0 };
         struct api_response resp;
         struct api_upload *u;
         const struct api_route *route;
@@ -238,7 +259,8 @@ static void test_session_cookie(void **state) {
 
         /* Logging out ends it. */
         test_headers = (const char *[]) { "Cookie", cookie, "Host", "h:1", "Origin", "http://h:1", NULL };
-        req = (struct api_request) { .method = "DELETE", .path = "/v1/session", .header = lookup_header };
+        req = (struct api_request) { .method = "DELETE", .path = "/v1/session", .header = lookup_header,
+                                     .cookie = lookup_cookie };
         route = api_admit(f->api, &req, &resp, &u);
         assert_non_null(route);
         api_dispatch(f->api, route, &req, &resp);
@@ -275,7 +297,7 @@ static void test_error_body(void **state) {
         struct api_response resp = { 0 };
         json_t *e;
 
-        api_response_error(&resp, 400, "invalid_field", "name", "name must be %d characters or fewer", 64);
+        api_response_error(&resp, ERROR_INVALID_FIELD, "name", "name must be %d characters or fewer", 64);
         assert_int_equal(resp.status, 400);
         assert_int_equal(json_object_size(resp.body), 1);
         e = json_object_get(resp.body, "error");
@@ -285,12 +307,36 @@ static void test_error_body(void **state) {
         assert_string_equal(json_string_value(json_object_get(e, "message")), "name must be 64 characters or fewer");
 
         /* A second error replaces the first without leaking it. */
-        api_response_error(&resp, 404, "not_found", NULL, "gone");
+        api_response_error(&resp, ERROR_NOT_FOUND, NULL, "gone");
         e = json_object_get(resp.body, "error");
         assert_int_equal(json_object_size(e), 2);
         assert_null(json_object_get(e, "field"));
         api_response_done(&resp);
         api_response_done(&resp);
+}
+
+/* The statuses the API documents for the core's errors: a few that are
+ * easy to get wrong (the same word, two answers). */
+static void test_error_status(void **state) {
+        (void) state;
+        assert_int_equal(api_error_status(ERROR_INVALID_FIELD), 400);
+        assert_int_equal(api_error_status(ERROR_SPEC_UNKNOWN_CONSOLE), 400);
+        assert_int_equal(api_error_status(ERROR_UNKNOWN_CONSOLE), 404);
+        assert_string_equal(error_code_name(ERROR_SPEC_UNKNOWN_CONSOLE), error_code_name(ERROR_UNKNOWN_CONSOLE));
+        assert_int_equal(api_error_status(ERROR_UNKNOWN_IMAGE), 422);
+        assert_int_equal(api_error_status(ERROR_VM_NOT_RUNNING), 409);
+        assert_int_equal(api_error_status(ERROR_TOO_MANY_VIEWERS), 503);
+        assert_int_equal(api_error_status(ERROR_INSUFFICIENT_STORAGE), 507);
+        assert_int_equal(api_error_status(ERROR_STATE_NOT_SAVED), 500);
+        assert_int_equal(api_error_status(ERROR_BAD_HANDSHAKE_METHOD), 405);
+        assert_int_equal(api_error_status(ERROR_NONE), 500);
+        assert_int_equal(api_error_status(_ERROR_CODE_MAX), 500);
+        for (int c = ERROR_INTERNAL; c < _ERROR_CODE_MAX; c++) {
+                unsigned s = api_error_status((enum error_code) c);
+
+                assert_true(s >= 400 && s < 600);
+                assert_string_not_equal(error_code_name((enum error_code) c), "none");
+        }
 }
 
 static void test_dispatch(void **state) {
@@ -339,6 +385,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_admit_unauthorized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_admit_routing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_session_cookie, setup, teardown),
+                cmocka_unit_test(test_error_status),
                 cmocka_unit_test_setup_teardown(test_admit_body_limit, setup, teardown),
                 cmocka_unit_test(test_error_body),
                 cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),

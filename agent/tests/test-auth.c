@@ -119,13 +119,13 @@ static void test_new_rejects(void **state) {
         (void) state;
         struct auth *a = NULL;
         char big[AUTH_TOKEN_MAX + 2];
-        const char *why = NULL;
+        struct error why = { 0 };
 
         assert_int_equal(auth_new("short", 5, &a, &why), -EINVAL);
-        assert_non_null(strstr(why, "shorter"));
+        assert_non_null(strstr(why.message, "shorter"));
         assert_int_equal(auth_new("0123456789abcde", 15, &a, &why), -EINVAL);
         assert_int_equal(auth_new("0123456789 abcdef", 17, &a, &why), -EINVAL);
-        assert_non_null(strstr(why, "spaces"));
+        assert_non_null(strstr(why.message, "spaces"));
         assert_int_equal(auth_new("0123456789abcdef\n", 17, &a, &why), -EINVAL);
         memset(big, 'a', sizeof(big));
         assert_int_equal(auth_new(big, sizeof(big), &a, &why), -E2BIG);
@@ -152,7 +152,7 @@ static int teardown(void **state) {
 }
 
 /* Writes the token file and loads it; returns auth_new_from_file()'s result. */
-static int load(const char *root, const char *content, size_t size, mode_t mode, struct auth **a, const char **why) {
+static int load(const char *root, const char *content, size_t size, mode_t mode, struct auth **a, struct error *why) {
         char path[4096];
 
         assert_int_equal(test_write_file(root, "token", content, size, mode), 0);
@@ -164,7 +164,7 @@ static int load(const char *root, const char *content, size_t size, mode_t mode,
 static void test_file(void **state) {
         const char *root = *state;
         struct auth *a;
-        const char *why;
+        struct error why = { 0 };
 
         /* Trailing whitespace and newlines go; the rest is the token. */
         assert_int_equal(load(root, TOKEN "\n", strlen(TOKEN) + 1, 0600, &a, &why), 0);
@@ -185,20 +185,20 @@ static void test_file_rejects(void **state) {
         const char *root = *state;
         char path[4096], big[AUTH_TOKEN_FILE_MAX + 10];
         struct auth *a;
-        const char *why;
+        struct error why = { 0 };
 
         assert_int_equal(load(root, TOKEN, strlen(TOKEN), 0640, &a, &why), -EPERM);
-        assert_non_null(strstr(why, "group or other"));
+        assert_non_null(strstr(why.message, "group or other"));
         assert_null(a);
         assert_int_equal(load(root, TOKEN, strlen(TOKEN), 0604, &a, &why), -EPERM);
         assert_int_equal(load(root, TOKEN, strlen(TOKEN), 0610, &a, &why), -EPERM);
         assert_int_equal(load(root, TOKEN, strlen(TOKEN), 0601, &a, &why), -EPERM);
 
         assert_int_equal(load(root, "", 0, 0600, &a, &why), -ENODATA);
-        assert_non_null(strstr(why, "empty"));
+        assert_non_null(strstr(why.message, "empty"));
         assert_int_equal(load(root, " \n\n\t", 4, 0600, &a, &why), -ENODATA);
         assert_int_equal(load(root, "abc\n", 4, 0600, &a, &why), -EINVAL);
-        assert_non_null(strstr(why, "shorter than 16"));
+        assert_non_null(strstr(why.message, "shorter than 16"));
         assert_int_equal(load(root, "0123456789abcde\n", 16, 0600, &a, &why), -EINVAL);
         assert_int_equal(load(root, "0123456789\nabcdef\n", 18, 0600, &a, &why), -EINVAL);
         assert_int_equal(load(root, "0123456789\0abcdef", 17, 0600, &a, &why), -EINVAL);
@@ -209,10 +209,10 @@ static void test_file_rejects(void **state) {
 
         snprintf(path, sizeof(path), "%s/missing", root);
         assert_int_equal(auth_new_from_file(path, &a, &why), -ENOENT);
-        assert_non_null(why);
+        assert_true(why.message[0] != 0);
 
         assert_int_equal(auth_new_from_file(root, &a, &why), -EINVAL);
-        assert_non_null(strstr(why, "regular file"));
+        assert_non_null(strstr(why.message, "regular file"));
         assert_null(a);
 }
 

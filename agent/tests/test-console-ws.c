@@ -1,14 +1,15 @@
 /* test-console-ws.c: the console viewers (console-ws.c) on a stub VM layer.
- * The test defines the functions of vms.h that console-ws.c calls, over fake
- * VMs whose console logs are real (console-log.c in a temp directory), so it
- * can append output, change a VM's state, see the input written and delete a
- * VM. Each viewer is a websocket client on a socketpair, played by the test,
+ * The test defines the few functions of vms.h that console-ws.c calls, over
+ * fake VMs whose console logs and hubs are real (console-log.c and
+ * console-hub.c, in a temp directory), so it can append output, change a
+ * VM's state, see the input written and delete a VM, and the hub's real
+ * news coalescing paces what viewers hear. Each viewer is a websocket client on a socketpair, played by the test,
  * with sd-event running in this thread. Time is the monotonic clock plus a
  * skew the test moves on (see sd_event_now() below), so that a 5 s stall
  * takes no 5 s.
  *
  * The executable is built from console-ws.c and the modules it needs rather
- * than linking xvmd-core, whose vms.c defines the same functions. */
+ * than linking xvmd-core, whose vm.c defines the same functions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,7 @@
 #include "console-ws.h"
 #include "test-util.h"
 #include "test-ws-client.h"
-#include "vm-spec.h"
+#include "console-hub.h"
 #include "vms.h"
 #include "ws.h"
 
@@ -59,24 +60,12 @@ int sd_event_now(sd_event *e, clockid_t clock, uint64_t *usec) {
 
 /* ---- the stub VM layer ---- */
 
-enum vm_state {
-        STATE_RUNNING,
-        STATE_PAUSED,
-        STATE_STOPPED,
-};
-
-/* As in vms.c: one string per state, so console-ws.c may compare pointers. */
-static const char *const state_names[] = {
-        [STATE_RUNNING] = "running",
-        [STATE_PAUSED] = "paused",
-        [STATE_STOPPED] = "stopped",
-};
-
+/* A VM as console-ws.c sees it through vms.h; its consoles' logs and hubs
+ * are the real ones. */
 struct vm {
         char name[32];
         struct console_log *logs[_VM_CONSOLE_MAX];
-        struct log_watch *watches[_VM_CONSOLE_MAX];
-        unsigned n_watches[_VM_CONSOLE_MAX];
+        struct console_hub *hubs[_VM_CONSOLE_MAX];
         enum vm_state state;
         unsigned boot_count;
         struct bytes input[_VM_CONSOLE_MAX]; /* what vm_console_write() took */
@@ -97,66 +86,36 @@ struct vm *vms_find(struct vms *v, const char *name) {
 }
 
 const char *vm_state_name(const struct vm *vm) {
-        return state_names[vm->state];
+        return vm_state_to_string(vm->state);
 }
 
 unsigned vm_boot_count(const struct vm *vm) {
         return vm->boot_count;
 }
 
+const char *vm_console_to_string(enum vm_console c) {
+        return c == VM_CONSOLE_PV ? "pv" : "vuart";
+}
+
+struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c) {
+        return vm->hubs[c];
+}
+
 struct console_log *vm_console_log(struct vm *vm, enum vm_console c) {
         return vm->logs[c];
 }
 
-ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct spec_error *err) {
+ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct error *err) {
         if (vm->busy)
-                return spec_error_set(err, 409, "console_busy", NULL, -EAGAIN, "the guest does not read its input");
+                return error_set(err, -EAGAIN, ERROR_CONSOLE_BUSY, NULL, "the guest does not read its input");
         bytes_add(&vm->input[c], data, n);
         vm->writes++;
         return (ssize_t) n;
 }
 
-int vm_console_watch(struct vm *vm, enum vm_console c, struct log_watch *w) {
-        if (!vm->logs[c])
-                return -ENOENT;
-        if (vm->n_watches[c] >= VM_CONSOLE_WATCHES_MAX)
-                return -EMFILE;
-        w->vm = vm;
-        w->console = c;
-        w->next = vm->watches[c];
-        vm->watches[c] = w;
-        vm->n_watches[c]++;
-        return 0;
-}
-
-void vm_console_unwatch(struct log_watch *w) {
-        struct vm *vm = w->vm;
-
-        if (!vm)
-                return;
-        for (struct log_watch **p = &vm->watches[w->console]; *p; p = &(*p)->next)
-                if (*p == w) {
-                        *p = w->next;
-                        vm->n_watches[w->console]--;
-                        break;
-                }
-        w->vm = NULL;
-}
-
-/* What vms.c does after an append and a change of state. */
-static void notify_watches(struct vm *vm, enum vm_console c) {
-        for (struct log_watch *w = vm->watches[c], *next; w; w = next) {
-                next = w->next; /* on_change may unwatch */
-                w->on_change(w, false);
-        }
-}
-
-static void on_log_append(struct console_log *l, void *userdata) {
-        struct vm *vm = userdata;
-
-        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                if (vm->logs[c] == l)
-                        notify_watches(vm, c);
+/* Whether anyone watches the VM's console (its hub has watchers). */
+static bool watched(const struct vm *vm, enum vm_console c) {
+        return vm->hubs[c] && console_hub_watchers(vm->hubs[c]) > 0;
 }
 
 /* ---- the test's side ---- */
@@ -190,7 +149,7 @@ struct fixture {
         sd_event *event;
         struct vms vms;
         struct vm *vm; /* "alpha", with both consoles */
-        struct console_hubs *hubs;
+        struct console_ws *hubs;
         struct client *clients[MAX_CLIENTS];
         size_t n_clients;
 };
@@ -207,7 +166,7 @@ static struct vm *vm_add(struct fixture *f, const char *name, bool vuart) {
         assert_non_null(vm);
         assert_true(f->vms.n < MAX_VMS);
         snprintf(vm->name, sizeof(vm->name), "%s", name);
-        vm->state = STATE_RUNNING;
+        vm->state = VM_RUNNING;
         vm->boot_count = 1;
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 char dir[64];
@@ -216,7 +175,7 @@ static struct vm *vm_add(struct fixture *f, const char *name, bool vuart) {
                         continue;
                 snprintf(dir, sizeof(dir), "%s-%s", name, dirs[c]);
                 assert_int_equal(console_log_open(f->dfd, dir, &vm->logs[c]), 0);
-                console_log_set_on_append(vm->logs[c], on_log_append, vm);
+                assert_int_equal(console_hub_new(f->event, vm->logs[c], &vm->hubs[c]), 0);
         }
         f->vms.vm[f->vms.n++] = vm;
         return vm;
@@ -238,7 +197,8 @@ static void vm_set_state(struct vm *vm, enum vm_state state, unsigned boot_count
         vm->state = state;
         vm->boot_count = boot_count;
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                notify_watches(vm, c);
+                if (vm->hubs[c])
+                        console_hub_notify(vm->hubs[c]); /* what vm.c's transitions do */
 }
 
 /* What vms_delete() does: the watchers learn the log is gone, then the VM
@@ -250,13 +210,7 @@ static void vm_delete(struct fixture *f, struct vm *vm) {
                         break;
                 }
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                while (vm->watches[c]) {
-                        struct log_watch *w = vm->watches[c];
-
-                        vm->watches[c] = w->next;
-                        w->vm = NULL;
-                        w->on_change(w, true);
-                }
+                vm->hubs[c] = console_hub_free(vm->hubs[c]); /* the watchers hear gone */
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 vm->logs[c] = console_log_free(vm->logs[c]);
                 bytes_free(&vm->input[c]);
@@ -360,14 +314,27 @@ static size_t client_read(struct client *cl, size_t max) {
         return total;
 }
 
-/* Runs the loop until nothing is left to do right now; true if anything ran. */
+/* Whether a hub has news of output its watchers are yet to hear (it tells
+ * them at most every CONSOLE_HUB_NEWS_USEC, on the real clock). */
+static bool news_pending(const struct fixture *f) {
+        for (size_t i = 0; i < f->vms.n; i++)
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                        if (f->vms.vm[i]->hubs[c] && console_hub_news_pending(f->vms.vm[i]->hubs[c]))
+                                return true;
+        return false;
+}
+
+/* Runs the loop until nothing is left to do, pending news included; true if
+ * anything ran. */
 static bool run_idle(struct fixture *f) {
         for (int i = 0; i < 100000; i++) {
                 int r = sd_event_run(f->event, 0);
 
                 assert_true(r >= 0);
-                if (r == 0)
+                if (r == 0 && !news_pending(f))
                         return i > 0;
+                if (r == 0)
+                        assert_true(sd_event_run(f->event, 50 * 1000) >= 0);
         }
         fail_msg("the event loop never went idle");
         return true;
@@ -408,7 +375,7 @@ static struct client *join_ex(struct fixture *f, const char *vm, enum vm_console
         assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
         *cl = (struct client) { .f = f, .sfd = sv[0], .fd = sv[1], .paused = paused };
         f->clients[f->n_clients++] = cl;
-        console_hubs_join(f->hubs, vm, c, from_set, from, cl->sfd, extra ? extra->data : NULL,
+        console_ws_join(f->hubs, vm, c, from_set, from, cl->sfd, extra ? extra->data : NULL,
                           extra ? extra->len : 0, on_done, cl);
         settle(f);
         return cl;
@@ -624,7 +591,7 @@ static int setup(void **state) {
         f->dfd = open(f->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (f->dfd < 0 || sd_event_new(&f->event) < 0)
                 return -1;
-        if (console_hubs_new(f->event, &f->vms, &f->hubs) < 0)
+        if (console_ws_new(f->event, &f->vms, &f->hubs) < 0)
                 return -1;
         f->vm = vm_add(f, "alpha", true);
         *state = f;
@@ -634,7 +601,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         struct fixture *f = *state;
 
-        f->hubs = console_hubs_free(f->hubs);
+        f->hubs = console_ws_free(f->hubs);
         for (size_t i = 0; i < f->n_clients; i++) {
                 /* Every socket was given back, and every watch dropped. */
                 assert_true(f->clients[i]->done);
@@ -644,7 +611,7 @@ static int teardown(void **state) {
                 struct vm *vm = f->vms.vm[0];
 
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                        assert_null(vm->watches[c]);
+                        assert_false(watched(vm, (enum vm_console) c));
                 vm_delete(f, vm);
         }
         sd_event_unref(f->event);
@@ -782,7 +749,7 @@ static void test_presence(void **state) {
         expect_presence(a, 3, 0);
         expect_presence(b, 3, 0);
         assert_true(viewer_id(a) != viewer_id(b) && viewer_id(b) != viewer_id(c) && viewer_id(a) != viewer_id(c));
-        assert_non_null(f->vm->watches[VM_CONSOLE_PV]);
+        assert_true(watched(f->vm, VM_CONSOLE_PV));
 
         client_leave(b);
         expect_presence(a, 2, 0);
@@ -792,12 +759,12 @@ static void test_presence(void **state) {
         expect_no_msg(a);
         expect_no_msg(b);
         client_leave(a);
-        assert_null(f->vm->watches[VM_CONSOLE_PV]);
+        assert_false(watched(f->vm, VM_CONSOLE_PV));
 
         /* A new viewer makes a new hub. */
         a = join(f, VM_CONSOLE_PV);
         assert_int_equal(int_field(expect_type(a, "hello"), "viewers"), 1);
-        assert_non_null(f->vm->watches[VM_CONSOLE_PV]);
+        assert_true(watched(f->vm, VM_CONSOLE_PV));
 }
 
 static void test_lease(void **state) {
@@ -903,14 +870,14 @@ static void test_input(void **state) {
         assert_memory_equal(in->data, "ls\n\x00\xff\x1b[A", 8);
 
         /* The largest message, in one write. */
-        big = malloc(CONSOLE_INPUT_MAX);
+        big = malloc(CONSOLE_WS_MESSAGE_MAX);
         assert_non_null(big);
-        for (size_t i = 0; i < CONSOLE_INPUT_MAX; i++)
+        for (size_t i = 0; i < CONSOLE_WS_MESSAGE_MAX; i++)
                 big[i] = pattern_byte(i);
-        client_send(a, OP_BINARY, big, CONSOLE_INPUT_MAX);
+        client_send(a, OP_BINARY, big, CONSOLE_WS_MESSAGE_MAX);
         assert_int_equal(f->vm->writes, 3);
-        assert_int_equal(in->len, 8 + CONSOLE_INPUT_MAX);
-        assert_memory_equal(in->data + 8, big, CONSOLE_INPUT_MAX);
+        assert_int_equal(in->len, 8 + CONSOLE_WS_MESSAGE_MAX);
+        assert_memory_equal(in->data + 8, big, CONSOLE_WS_MESSAGE_MAX);
         free(big);
 
         /* The VM layer's refusal reaches the viewer, with its code. */
@@ -1149,7 +1116,7 @@ static void test_vm_state(void **state) {
         b = join(f, VM_CONSOLE_VUART);
         a->seen = a->n_msgs, b->seen = b->n_msgs;
 
-        vm_set_state(f->vm, STATE_PAUSED, 1);
+        vm_set_state(f->vm, VM_PAUSED, 1);
         settle(f);
         for (int i = 0; i < 2; i++) {
                 j = expect_type(i ? b : a, "vm");
@@ -1159,15 +1126,15 @@ static void test_vm_state(void **state) {
         }
 
         vm_output(f->vm, VM_CONSOLE_PV, 10);
-        vm_set_state(f->vm, STATE_PAUSED, 1); /* no change */
+        vm_set_state(f->vm, VM_PAUSED, 1); /* no change */
         settle(f);
         expect_no_msg(a);
         expect_no_msg(b);
         assert_int_equal(a->out.len, 10);
 
         /* A reboot: same state, next boot. */
-        vm_set_state(f->vm, STATE_RUNNING, 1);
-        vm_set_state(f->vm, STATE_RUNNING, 2);
+        vm_set_state(f->vm, VM_RUNNING, 1);
+        vm_set_state(f->vm, VM_RUNNING, 2);
         settle(f);
         for (int i = 0; i < 2; i++) {
                 struct client *cl = i ? b : a;
@@ -1182,7 +1149,7 @@ static void test_vm_state(void **state) {
         }
 
         /* A late joiner's hello has the current state. */
-        vm_set_state(f->vm, STATE_STOPPED, 2);
+        vm_set_state(f->vm, VM_STOPPED, 2);
         j = expect_type(join(f, VM_CONSOLE_PV), "hello");
         assert_string_equal(string_field(j, "vm_state"), "stopped");
         assert_int_equal(int_field(j, "boot_count"), 2);
@@ -1238,11 +1205,11 @@ static void test_vm_deleted(void **state) {
 static void test_viewers_max(void **state) {
         struct fixture *f = *state;
         struct vm *beta = vm_add(f, "beta", true);
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         struct client *first, *late;
 
         for (int i = 0; i < CONSOLE_VIEWERS_MAX; i++) {
-                assert_int_equal(console_hubs_admit(f->hubs, f->vm, VM_CONSOLE_PV, &err), 0);
+                assert_int_equal(console_ws_admit(f->hubs, f->vm, VM_CONSOLE_PV, &err), 0);
                 late = join(f, VM_CONSOLE_PV);
                 assert_false(late->got_close);
         }
@@ -1250,9 +1217,8 @@ static void test_viewers_max(void **state) {
         assert_int_equal(int_field(first->msgs[first->n_msgs - 1].j, "viewers"), CONSOLE_VIEWERS_MAX);
         first->seen = first->n_msgs;
 
-        assert_int_equal(console_hubs_admit(f->hubs, f->vm, VM_CONSOLE_PV, &err), -EUSERS);
-        assert_int_equal(err.status, 503);
-        assert_string_equal(err.code, "too_many_viewers");
+        assert_int_equal(console_ws_admit(f->hubs, f->vm, VM_CONSOLE_PV, &err), -EUSERS);
+        assert_string_equal(error_code_name(err.code), "too_many_viewers"); /* 503: test-api */
         late = join(f, VM_CONSOLE_PV);
         expect_closed(late, WS_CLOSE_POLICY);
         assert_int_equal(late->n_msgs, 0);
@@ -1260,22 +1226,21 @@ static void test_viewers_max(void **state) {
 
         /* The other console of the same VM is another hub. */
         for (int i = 0; i < CONSOLE_VIEWERS_TOTAL_MAX - CONSOLE_VIEWERS_MAX; i++) {
-                assert_int_equal(console_hubs_admit(f->hubs, f->vm, VM_CONSOLE_VUART, &err), 0);
+                assert_int_equal(console_ws_admit(f->hubs, f->vm, VM_CONSOLE_VUART, &err), 0);
                 assert_false(join(f, VM_CONSOLE_VUART)->got_close);
         }
 
         /* Then all are taken. */
-        err = (struct spec_error) { 0 };
-        assert_int_equal(console_hubs_admit(f->hubs, beta, VM_CONSOLE_PV, &err), -EUSERS);
-        assert_int_equal(err.status, 503);
-        assert_string_equal(err.code, "too_many_viewers");
+        err = (struct error) { 0 };
+        assert_int_equal(console_ws_admit(f->hubs, beta, VM_CONSOLE_PV, &err), -EUSERS);
+        assert_string_equal(error_code_name(err.code), "too_many_viewers"); /* 503: test-api */
         late = join_ex(f, "beta", VM_CONSOLE_PV, false, 0, NULL, false);
         expect_closed(late, WS_CLOSE_POLICY);
-        assert_null(beta->watches[VM_CONSOLE_PV]); /* its hub went with it */
+        assert_false(watched(beta, VM_CONSOLE_PV)); /* its room went with it */
 
         /* One leaving makes room. */
         client_leave(first);
-        assert_int_equal(console_hubs_admit(f->hubs, beta, VM_CONSOLE_PV, &err), 0);
+        assert_int_equal(console_ws_admit(f->hubs, beta, VM_CONSOLE_PV, &err), 0);
         late = join_ex(f, "beta", VM_CONSOLE_PV, false, 0, NULL, false);
         assert_false(late->got_close);
         assert_int_equal(int_field(expect_type(late, "hello"), "viewers"), 1);
@@ -1295,10 +1260,10 @@ static void test_hubs_free(void **state) {
         client_request(b, "{\"type\":\"lease\",\"action\":\"take\"}");
         vm_output(f->vm, VM_CONSOLE_PV, 50); /* queued, not sent yet */
 
-        f->hubs = console_hubs_free(f->hubs);
+        f->hubs = console_ws_free(f->hubs);
         assert_true(a->done && b->done && c->done);
-        assert_null(f->vm->watches[VM_CONSOLE_PV]);
-        assert_null(f->vm->watches[VM_CONSOLE_VUART]);
+        assert_false(watched(f->vm, VM_CONSOLE_PV));
+        assert_false(watched(f->vm, VM_CONSOLE_VUART));
         for (int i = 0; i < 3; i++) {
                 struct client *cl = i == 0 ? a : i == 1 ? b : c;
 

@@ -152,7 +152,7 @@ static void test_host_dt_boot(void **state) {
         char sys[4096], proc[4096];
         struct host_paths paths = { .sys = sys, .proc = proc };
         enum dom0_boot boot = DOM0_BOOT_ACPI;
-        const char *what = NULL;
+        struct error what = { 0 };
 
         snprintf(sys, sizeof(sys), "%s/sys", root);
         snprintf(proc, sizeof(proc), "%s/proc", root);
@@ -162,7 +162,8 @@ static void test_host_dt_boot(void **state) {
 
         /* Neither tree: the reader says it found nothing, never a default. */
         assert_int_equal(host_read_gic_version(&paths, boot, &what), -ENOENT);
-        assert_non_null(what);
+        assert_int_equal(what.code, ERROR_FIRMWARE_UNAVAILABLE); /* and it says what was read */
+        assert_true(what.message[0] != 0);
 
         /* Only the sysfs tree (no /proc/device-tree link). */
         add_prop(sys, "firmware/devicetree/base/intc/compatible", PROP("arm,gic-400"));
@@ -180,7 +181,7 @@ static void test_host_acpi_boot(void **state) {
         char sys[4096];
         struct host_paths paths = { .sys = sys, .proc = root };
         enum dom0_boot boot = DOM0_BOOT_DT;
-        const char *what = NULL;
+        struct error what = { 0 };
 
         snprintf(sys, sizeof(sys), "%s/sys", root);
         assert_int_equal(test_mkdir(root, "sys/firmware/acpi/tables"), 0);
@@ -189,7 +190,7 @@ static void test_host_acpi_boot(void **state) {
 
         /* ACPI boot but no MADT: an error naming the table. */
         assert_int_equal(host_read_gic_version(&paths, boot, &what), -ENOENT);
-        assert_non_null(strstr(what, "APIC"));
+        assert_non_null(strstr(what.message, "APIC"));
 
         write_madt(sys, 3, true);
         assert_int_equal(host_read_gic_version(&paths, boot, &what), 3);
@@ -201,7 +202,7 @@ static void test_host_acpi_boot(void **state) {
         /* A broken table is an error, not a guess. */
         assert_int_equal(test_write_file(sys, "firmware/acpi/tables/APIC", "APIC", 4, 0400), 0);
         assert_int_equal(host_read_gic_version(&paths, boot, &what), -EBADMSG);
-        assert_non_null(strstr(what, "APIC"));
+        assert_non_null(strstr(what.message, "APIC"));
 }
 
 static void test_host_acpi_is_a_directory(void **state) {

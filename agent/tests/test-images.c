@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "images.h"
 #include "test-util.h"
 
@@ -41,7 +42,7 @@ static void listing(struct test_dir *f, char *buf, size_t size) {
 
 static void upload(struct test_dir *f, const char *name, const char *text, bool expect_replaced) {
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1];
         uint64_t size;
         bool replaced;
@@ -57,7 +58,7 @@ static void upload(struct test_dir *f, const char *name, const char *text, bool 
 static void test_upload_appears_when_finished(void **state) {
         struct test_dir *f = *state;
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1], names[256];
         uint64_t size;
         bool replaced;
@@ -89,7 +90,7 @@ static void test_upload_appears_when_finished(void **state) {
 static void test_empty_image(void **state) {
         struct test_dir *f = *state;
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1];
         uint64_t size;
         bool replaced;
@@ -104,7 +105,7 @@ static void test_empty_image(void **state) {
 static void test_abandoned_upload_leaves_nothing(void **state) {
         struct test_dir *f = *state;
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char names[256];
 
         upload(f, "disk", "old contents", false);
@@ -124,7 +125,7 @@ static void test_abandoned_upload_leaves_nothing(void **state) {
 static void test_digest_mismatch_stores_nothing(void **state) {
         struct test_dir *f = *state;
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char sha[IMAGE_SHA256_HEX + 1], names[256];
         uint64_t size;
         bool replaced;
@@ -134,7 +135,7 @@ static void test_digest_mismatch_stores_nothing(void **state) {
         assert_int_equal(image_upload_write(u, "hello\n", 6, &err), 0);
         assert_true(image_upload_finish(u, &replaced, &size, sha, &err) < 0);
         image_upload_free(u);
-        assert_int_equal(err.status, 422);
+        assert_int_equal(api_error_status(err.code), 422);
         assert_string_equal(err.field, "sha256");
         assert_non_null(strstr(err.message, HELLO_SHA));
         listing(f, names, sizeof(names));
@@ -160,29 +161,29 @@ static void test_refused_before_writing(void **state) {
         static const char *bad_names[] = { "", ".", "..", ".hidden", "-x", "a/b", "../etc", "a b", "é",
                                            "01234567890123456789012345678901234567890123456789012345678901234" };
         struct image_upload *u = NULL;
-        struct spec_error err = { 0 };
+        struct error err = { 0 };
         char names[256];
 
         for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
-                err = (struct spec_error) { 0 };
+                err = (struct error) { 0 };
                 assert_true(image_upload_begin(f->dfd, bad_names[i], 1, NULL, &u, &err) < 0);
-                assert_int_equal(err.status, 400);
+                assert_int_equal(api_error_status(err.code), 400);
                 assert_string_equal(err.field, "name");
         }
-        err = (struct spec_error) { 0 };
+        err = (struct error) { 0 };
         assert_true(image_upload_begin(f->dfd, "big", IMAGE_SIZE_MAX + 1, NULL, &u, &err) < 0);
-        assert_int_equal(err.status, 413);
-        err = (struct spec_error) { 0 };
+        assert_int_equal(api_error_status(err.code), 413);
+        err = (struct error) { 0 };
         assert_true(image_upload_begin(f->dfd, "x", 1, "ABC", &u, &err) < 0);
-        assert_int_equal(err.status, 400);
+        assert_int_equal(api_error_status(err.code), 400);
         assert_string_equal(err.field, "sha256");
-        err = (struct spec_error) { 0 };
+        err = (struct error) { 0 };
         /* More than the file system has. */
         assert_true(image_upload_begin(f->dfd, "huge", IMAGE_SIZE_MAX, NULL, &u, &err) < 0 || u);
         if (u) /* this machine has room for it: fine */
                 u = image_upload_free(u);
         else
-                assert_int_equal(err.status, 507);
+                assert_int_equal(api_error_status(err.code), 507);
         listing(f, names, sizeof(names));
         assert_string_equal(names, "");
 }

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "api.h"
 #include "vm-spec.h"
 
-static int parse(const char *text, struct vm_spec *s, struct spec_error *e) {
+static int parse(const char *text, struct vm_spec *s, struct error *e) {
         json_error_t je;
         json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
         int r;
@@ -24,12 +25,12 @@ static int parse(const char *text, struct vm_spec *s, struct spec_error *e) {
 }
 
 static void expect_error(const char *text, unsigned status, const char *code, const char *field) {
-        struct spec_error e;
+        struct error e;
         struct vm_spec s;
 
         assert_int_equal(parse(text, &s, &e), -EINVAL);
-        assert_int_equal(e.status, status);
-        assert_string_equal(e.code, code);
+        assert_int_equal(api_error_status(e.code), status);
+        assert_string_equal(error_code_name(e.code), code);
         if (field)
                 assert_string_equal(e.field, field);
         else
@@ -56,7 +57,7 @@ static void test_names(void **state) {
 }
 
 static void test_defaults(void **state) {
-        struct spec_error e;
+        struct error e;
         struct vm_spec s;
 
         (void) state;
@@ -73,7 +74,7 @@ static void test_defaults(void **state) {
 }
 
 static void test_full(void **state) {
-        struct spec_error e;
+        struct error e;
         struct vm_spec s;
 
         (void) state;
@@ -129,7 +130,7 @@ static void test_bad_fields(void **state) {
         big[sizeof(big) - 1] = '\0';
         {
                 json_t *j = json_pack("{s:s,s:s,s:s}", "name", "g", "kernel", "k", "cmdline", big);
-                struct spec_error e;
+                struct error e;
                 struct vm_spec s;
 
                 assert_int_equal(vm_spec_from_request(j, &s, &e), -EINVAL);
@@ -139,7 +140,7 @@ static void test_bad_fields(void **state) {
 }
 
 static void test_disks(void **state) {
-        struct spec_error e;
+        struct error e;
         struct vm_spec s;
         json_t *j, *a;
 
@@ -173,8 +174,8 @@ static void test_disks(void **state) {
         j = json_pack("{s:s,s:s,s:o}", "name", "g", "kernel", "k", "disks", a);
         memset(&e, 0, sizeof(e));
         assert_int_equal(vm_spec_from_request(j, &s, &e), -EINVAL);
-        assert_int_equal(e.status, 400);
-        assert_string_equal(e.code, "out_of_range");
+        assert_int_equal(api_error_status(e.code), 400);
+        assert_string_equal(error_code_name(e.code), "out_of_range");
         assert_string_equal(e.field, "disks");
         json_decref(j);
 
@@ -197,13 +198,13 @@ static void test_disks(void **state) {
                      400, "invalid_field", "disks[1].image");
 
         /* Fields named outside this module, and without an error to fill. */
-        assert_string_equal(spec_error_disk_field(&e, 5, "image"), "disks[5].image");
-        assert_string_equal(spec_error_disk_field(&e, 7, NULL), "disks[7]");
-        assert_string_equal(spec_error_disk_field(NULL, 7, "image"), "disks");
+        assert_string_equal(error_field_index(&e, "disks", 5, "image"), "disks[5].image");
+        assert_string_equal(error_field_index(&e, "disks", 7, NULL), "disks[7]");
+        assert_string_equal(error_field_index(NULL, "disks", 7, "image"), "disks");
 }
 
 static void test_disk_round_trip(void **state) {
-        struct spec_error e;
+        struct error e;
         struct vm_spec s, back;
         json_t *j;
 

@@ -1,0 +1,520 @@
+/* vm.c: owns one VM (see vm.h and vms.h): its life under the rules of
+ * vm-state.h, its domain while it runs, the backends of its consoles, its
+ * disks' loop devices and its run state on disk.
+ *
+ * On disk, in STATE/vms/NAME/:
+ *   spec.json   what the user asked for (written once, by vms.c)
+ *   run.json    boot count, and the domid while it runs (atomically replaced)
+ *   pv/, vuart/ the console logs (console-log.h)
+ *
+ * A PV disk is an image bound to a loop device (loop.h) while its VM runs.
+ * The agent holds each loop device open until the VM's teardown; the binding
+ * then ends when dom0's backend lets go of it (autoclear), so a restarted
+ * agent has nothing to re-take.
+ *
+ * Failures nobody asked about (a guest's reboot that cannot be rebuilt, a
+ * state save after the guest powered off) are logged here, once; those a
+ * request caused go back to it in its struct error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console-hub.h"
+#include "console-log.h"
+#include "console.h"
+#include "fileio.h"
+#include "log.h"
+#include "vm.h"
+
+static const char *const console_names[_VM_CONSOLE_MAX] = {
+        [VM_CONSOLE_PV] = "pv",
+        [VM_CONSOLE_VUART] = "vuart",
+};
+
+const char *vm_console_to_string(enum vm_console c) {
+        return c >= 0 && c < _VM_CONSOLE_MAX ? console_names[c] : "invalid";
+}
+
+int vm_console_from_string(const char *s, enum vm_console *ret) {
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                if (strcmp(s, console_names[c]) == 0) {
+                        *ret = (enum vm_console) c;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int vm_save(struct vm *vm) {
+        json_t *j = json_pack("{s:I,s:I,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
+                              (json_int_t) vm->domid, "state", vm_state_to_string(vm->state));
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        r = json_write_atomic(vm->dir_fd, "run.json", j);
+        json_decref(j);
+        return r;
+}
+
+/* The one place a VM's state changes. The change is made, saved, told to
+ * the consoles' watchers and to the collection's hook. Returns -EINVAL (and
+ * changes nothing) if the event cannot happen in the VM's state; a failed
+ * save goes to *err as state_not_saved, or to the journal when nobody asked
+ * (err NULL): the state in memory is the truth either way. */
+static int vm_transition(struct vm *vm, enum vm_event e, struct error *err) {
+        enum vm_state from = vm->state, to = vm_state_next(from, e);
+        int r;
+
+        if (to == _VM_STATE_INVALID) {
+                log_error("VM %s: %s cannot happen while %s, ignoring", vm->spec.name, vm_event_to_string(e),
+                          vm_state_to_string(from));
+                return error_set(err, -EINVAL, ERROR_INTERNAL, NULL, "VM %s cannot be %s while %s", vm->spec.name,
+                                 vm_event_to_string(e), vm_state_to_string(from));
+        }
+        vm->state = to;
+        if (e == VM_EVENT_STARTED)
+                vm->boot_count++;
+        r = vm_save(vm);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                if (vm->hubs[c])
+                        console_hub_notify(vm->hubs[c]);
+        if (vm->owner->hook)
+                vm->owner->hook(vm, from, e, vm->owner->hook_userdata);
+        if (r < 0) {
+                if (!err)
+                        return log_error_errno(r, "VM %s: %s, but saving its state failed, ignoring", vm->spec.name,
+                                               vm_event_to_string(e));
+                return error_set(err, r, ERROR_STATE_NOT_SAVED, NULL, "VM %s is %s, but saving that failed: %s",
+                                 vm->spec.name, vm_state_to_string(to), strerror(-r));
+        }
+        return 0;
+}
+
+/* Why a request that needs event e is refused in the VM's state, or 0. */
+static int vm_check(struct vm *vm, enum vm_event e, struct error *err) {
+        if (vm_state_next(vm->state, e) != _VM_STATE_INVALID)
+                return 0;
+        switch (e) {
+        case VM_EVENT_STARTED:
+                return error_set(err, -EBUSY, ERROR_VM_RUNNING, NULL, "VM %s already runs", vm->spec.name);
+        case VM_EVENT_RESUMED:
+                return error_set(err, -EINVAL, ERROR_VM_NOT_PAUSED, NULL, "VM %s is not paused", vm->spec.name);
+        case VM_EVENT_PAUSED:
+                return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s is not running", vm->spec.name);
+        default:
+                return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s does not run", vm->spec.name);
+        }
+}
+
+/* Drops the agent's hold on the disks' loop devices (each one's binding
+ * ends once dom0's backend has let go of it too). */
+static void vm_release_disks(struct vm *vm) {
+        for (int i = 0; i < VM_DISKS_MAX; i++)
+                loop_release(&vm->disks[i]);
+}
+
+/* Releases the domain's consoles (their mappings keep a dead domain alive),
+ * the domain itself (with its disks' backends) and the agent's hold on the
+ * disks' loop devices. The rings are drained one last time first: a guest's
+ * last words (a panic, "Power down") may still sit there when the news of
+ * its shutdown (xenstore) is handled before its last console event. */
+static void vm_teardown(struct vm *vm) {
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                if (vm->backends[c])
+                        (void) console_backend_kick(vm->backends[c]);
+                vm->backends[c] = console_backend_free(vm->backends[c]);
+        }
+        if (vm->domid != 0 && vm->owner->ts)
+                (void) domain_destroy(vm->owner->ts, vm->domid);
+        vm_release_disks(vm);
+        vm->domid = 0;
+        vm->stopping = false;
+}
+
+void vm_free(struct vm *vm) {
+        if (!vm)
+                return;
+        /* Watchers get the last output, then learn the log is gone. */
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                vm->hubs[c] = console_hub_free(vm->hubs[c]);
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                vm->backends[c] = console_backend_free(vm->backends[c]);
+                vm->logs[c] = console_log_free(vm->logs[c]);
+        }
+        vm_release_disks(vm);
+        safe_close(vm->dir_fd);
+        free(vm);
+}
+
+static int vm_open_logs(struct vm *vm) {
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                int r;
+
+                if (c == VM_CONSOLE_VUART && !vm->spec.vuart)
+                        continue;
+                r = console_log_open(vm->dir_fd, console_names[c], &vm->logs[c]);
+                if (r >= 0)
+                        r = console_hub_new(vm->owner->event, vm->logs[c], &vm->hubs[c]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret) {
+        struct vm *vm = calloc(1, sizeof(*vm));
+        int r;
+
+        if (!vm)
+                return -ENOMEM;
+        vm->owner = v;
+        vm->spec = *spec;
+        vm->state = VM_STOPPED;
+        vm->dir_fd = -1;
+        for (int i = 0; i < VM_DISKS_MAX; i++)
+                vm->disks[i] = (struct loop_device) LOOP_DEVICE_INIT;
+        r = open_dir_at(v->vms_fd, spec->name, &vm->dir_fd);
+        if (r >= 0)
+                r = vm_open_logs(vm);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
+        }
+        *ret = vm;
+        return 0;
+}
+
+static int vm_attach_consoles(struct vm *vm, const struct domain_built *b) {
+        const struct domain_ring *rings[_VM_CONSOLE_MAX] = { &b->pv, &b->vuart };
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                char name[96];
+                int r;
+
+                if (!vm->logs[c] || rings[c]->gfn == 0)
+                        continue;
+                snprintf(name, sizeof(name), "%s/%s", vm->spec.name, console_names[c]);
+                r = console_backend_new(vm->owner->event, name, b->domid, rings[c]->gfn, rings[c]->remote_port,
+                                        vm->logs[c], &vm->backends[c]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Binds each disk's image to a loop device, described for the toolstack. */
+static int vm_attach_disks(struct vm *vm, struct domain_disk *disks, char (*params)[PATH_MAX], struct error *err) {
+        struct vms *v = vm->owner;
+
+        for (unsigned i = 0; i < vm->spec.n_disks; i++) {
+                const struct vm_disk *d = &vm->spec.disks[i];
+                _cleanup_close_ int fd = openat(v->images_fd, d->image,
+                                                (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+                const char *field = error_field_index(err, "disks", i, "image");
+                int r;
+
+                if (fd < 0) {
+                        int e = errno;
+
+                        return error_set(err, -e, e == ENOENT ? ERROR_UNKNOWN_IMAGE : ERROR_DISK_FAILED, field,
+                                         "cannot open image %s: %s", d->image, strerror(e));
+                }
+                if ((size_t) snprintf(params[i], PATH_MAX, "%s/%s", v->images_dir, d->image) >= PATH_MAX)
+                        return error_set(err, -ENAMETOOLONG, ERROR_DISK_FAILED, field,
+                                         "the path of image %s is too long", d->image);
+                r = loop_attach(fd, d->readonly, params[i], &vm->disks[i]);
+                if (r < 0)
+                        return error_set(err, r, ERROR_DISK_FAILED, field, "cannot bind image %s to a loop device: %s",
+                                         d->image, strerror(-r));
+                disks[i] = (struct domain_disk) {
+                        .params = params[i],
+                        .node = vm->disks[i].node,
+                        .major = vm->disks[i].major,
+                        .minor = vm->disks[i].minor,
+                        .readonly = d->readonly,
+                };
+        }
+        return 0;
+}
+
+int vm_start(struct vm *vm, struct error *err) {
+        struct vms *v = vm->owner;
+        char kernel[PATH_MAX], ramdisk[PATH_MAX];
+        struct domain_disk disks[VM_DISKS_MAX];
+        char params[VM_DISKS_MAX][PATH_MAX];
+        struct domain_config c = {
+                .name = vm->spec.name,
+                .vcpus = vm->spec.vcpus,
+                .memory_mib = vm->spec.memory_mib,
+                .kernel = kernel,
+                .ramdisk = vm->spec.ramdisk[0] ? ramdisk : NULL,
+                .cmdline = vm->spec.cmdline,
+                .vuart = vm->spec.vuart,
+                .disks = disks,
+                .n_disks = vm->spec.n_disks,
+        };
+        struct domain_built b;
+        int r;
+
+        if (!v->ts)
+                return error_set(err, -EOPNOTSUPP, ERROR_XEN_UNAVAILABLE, NULL, "the agent has no access to Xen");
+        r = vm_check(vm, VM_EVENT_STARTED, err);
+        if (r < 0)
+                return r;
+        memcpy(c.uuid, vm->spec.uuid, sizeof(c.uuid));
+        if (vms_image_path(v, vm->spec.kernel, kernel, sizeof(kernel)) < 0)
+                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "kernel", "no image %s", vm->spec.kernel);
+        if (vm->spec.ramdisk[0] && vms_image_path(v, vm->spec.ramdisk, ramdisk, sizeof(ramdisk)) < 0)
+                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "ramdisk", "no image %s", vm->spec.ramdisk);
+        r = vms_check_disks(v, vm, &vm->spec, true, err);
+        if (r < 0)
+                return r;
+        r = vm_attach_disks(vm, disks, params, err);
+        if (r < 0) {
+                vm_release_disks(vm);
+                return r;
+        }
+
+        r = domain_build(v->ts, &c, &b, err);
+        if (r < 0) {
+                vm_release_disks(vm);
+                return r;
+        }
+        vm->domid = b.domid;
+        r = vm_attach_consoles(vm, &b);
+        if (r < 0) {
+                vm_teardown(vm);
+                return error_set(err, r, ERROR_CONSOLE_FAILED, NULL, "attaching the consoles failed: %s",
+                                 strerror(-r));
+        }
+        r = domain_unpause(v->ts, b.domid);
+        if (r < 0) {
+                vm_teardown(vm);
+                return error_set(err, r, ERROR_START_FAILED, NULL, "unpausing the domain failed: %s", strerror(-r));
+        }
+        return vm_transition(vm, VM_EVENT_STARTED, err);
+}
+
+static int on_shutdown_timeout(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        struct vm *vm = userdata;
+
+        /* The guest did not power off in time: pull the plug. */
+        vm_teardown(vm);
+        (void) vm_transition(vm, VM_EVENT_DESTROYED, NULL);
+        return 0;
+}
+
+int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct error *err) {
+        uint64_t now;
+        int r;
+
+        r = vm_check(vm, VM_EVENT_POWERED_OFF, err);
+        if (r < 0)
+                return r;
+        r = domain_request_shutdown(vm->owner->ts, vm->domid, false);
+        if (r < 0)
+                return error_set(err, r, ERROR_SHUTDOWN_FAILED, NULL, "asking the guest to power off failed: %s",
+                                 strerror(-r));
+        /* A paused guest cannot see the request: let it run, and say so. If
+         * it stays paused, the timer below still ends it. */
+        if (vm->state == VM_PAUSED && domain_unpause(vm->owner->ts, vm->domid) >= 0) {
+                r = vm_transition(vm, VM_EVENT_RESUMED, err);
+                if (r < 0)
+                        return r;
+        }
+        vm->stopping = true;
+        vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
+        (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(vm->owner->event, &vm->shutdown_timer, CLOCK_MONOTONIC,
+                              now + (uint64_t) timeout_sec * 1000000, 0, on_shutdown_timeout, vm);
+        return r < 0 ? error_set(err, r, ERROR_INTERNAL, NULL, "cannot arm the shutdown timer") : 0;
+}
+
+int vm_reboot(struct vm *vm, struct error *err) {
+        int r;
+
+        /* A paused guest cannot see the request. */
+        if (vm->state != VM_RUNNING)
+                return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s does not run", vm->spec.name);
+        r = domain_request_shutdown(vm->owner->ts, vm->domid, true);
+        return r < 0 ? error_set(err, r, ERROR_REBOOT_FAILED, NULL, "asking the guest to reboot failed: %s",
+                                 strerror(-r))
+                     : 0;
+}
+
+/* Pause and resume: one domain call and one transition each. */
+static int vm_pause_or_resume(struct vm *vm, enum vm_event e, struct error *err) {
+        bool pause = e == VM_EVENT_PAUSED;
+        int r = vm_check(vm, e, err);
+
+        if (r < 0)
+                return r;
+        r = pause ? domain_pause(vm->owner->ts, vm->domid) : domain_unpause(vm->owner->ts, vm->domid);
+        if (r < 0)
+                return error_set(err, r, pause ? ERROR_PAUSE_FAILED : ERROR_RESUME_FAILED, NULL, "%s failed: %s",
+                                 pause ? "pausing" : "resuming", strerror(-r));
+        return vm_transition(vm, e, err);
+}
+
+int vm_pause(struct vm *vm, struct error *err) {
+        return vm_pause_or_resume(vm, VM_EVENT_PAUSED, err);
+}
+
+int vm_resume(struct vm *vm, struct error *err) {
+        return vm_pause_or_resume(vm, VM_EVENT_RESUMED, err);
+}
+
+int vm_destroy(struct vm *vm, struct error *err) {
+        int r = vm_check(vm, VM_EVENT_DESTROYED, err);
+
+        if (r < 0)
+                return r;
+        vm_teardown(vm);
+        return vm_transition(vm, VM_EVENT_DESTROYED, err);
+}
+
+/* What Xen's word on the domain means for the VM, or -1 for nothing (it
+ * runs on). */
+static int domain_event(const struct vm *vm, const struct domain_state *st) {
+        switch (st->state) {
+        case DOMAIN_RUNNING:
+        case DOMAIN_PAUSED:
+                return -1;
+        case DOMAIN_SHUTDOWN:
+                if (st->shutdown_reason == DOMAIN_SHUTDOWN_WATCHDOG)
+                        return VM_EVENT_CRASHED;
+                /* A reboot after a shutdown was asked for is a poweroff. */
+                if (st->shutdown_reason == DOMAIN_SHUTDOWN_REBOOT && !vm->stopping)
+                        return VM_EVENT_REBOOTED;
+                return VM_EVENT_POWERED_OFF;
+        case DOMAIN_CRASHED:
+                return VM_EVENT_CRASHED;
+        case DOMAIN_DYING:
+        case DOMAIN_GONE:
+                break;
+        }
+        return VM_EVENT_VANISHED;
+}
+
+void vm_domain_changed(struct vm *vm) {
+        struct domain_state st;
+        struct error err = { 0 };
+        int e;
+
+        if (vm->domid == 0 || domain_get_state(vm->owner->ts, vm->domid, &st) < 0)
+                return;
+        e = domain_event(vm, &st);
+        if (e < 0)
+                return;
+        vm_teardown(vm);
+        (void) vm_transition(vm, (enum vm_event) e, NULL);
+        if (e == VM_EVENT_REBOOTED && vm_start(vm, &err) < 0)
+                log_error_errno(err.r, "VM %s: rebuilding it after the guest's reboot failed, so it stays %s: %s",
+                                vm->spec.name, vm_state_to_string(vm->state), err.message);
+}
+
+/* Takes back domain domid if it still runs under the VM's name: its console
+ * rings found again from xenstore and their backends bound. Returns the
+ * event that says how it was found, or -1. */
+static int vm_take_back(struct vm *vm, json_int_t domid) {
+        struct vms *v = vm->owner;
+        struct domain_state st;
+        struct domain_built b;
+
+        if (!v->ts || domid <= 0 || domid >= 0x7ff0)
+                return -1;
+        if (domain_get_state(v->ts, (uint32_t) domid, &st) < 0 || strcmp(st.name, vm->spec.name) != 0 ||
+            (st.state != DOMAIN_RUNNING && st.state != DOMAIN_PAUSED))
+                return -1;
+        if (domain_get_rings(v->ts, (uint32_t) domid, &b) < 0)
+                return -1;
+        vm->domid = (uint32_t) domid;
+        if (vm_attach_consoles(vm, &b) < 0) {
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                        vm->backends[c] = console_backend_free(vm->backends[c]);
+                vm->domid = 0;
+                return -1;
+        }
+        return st.state == DOMAIN_PAUSED ? VM_EVENT_RECOVERED_PAUSED : VM_EVENT_RECOVERED_RUNNING;
+}
+
+void vm_recover(struct vm *vm, json_t *run) {
+        const char *state = json_string_value(json_object_get(run, "state"));
+        int e, r;
+
+        /* As the agent left it; a domain that is gone left it stopped (a
+         * crash stays a crash). */
+        vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
+        vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;
+        e = vm_take_back(vm, json_integer_value(json_object_get(run, "domid")));
+        if (e >= 0) {
+                (void) vm_transition(vm, (enum vm_event) e, NULL);
+                return;
+        }
+        r = vm_save(vm);
+        if (r < 0)
+                log_warning_errno(r, "VM %s: saving its state failed, ignoring", vm->spec.name);
+}
+
+json_t *vm_to_json(const struct vm *vm) {
+        json_t *consoles = json_object();
+
+        for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                if (!vm->logs[c])
+                        continue;
+                json_object_set_new(consoles, console_names[c],
+                                    json_pack("{s:I,s:I,s:b}", "log_start",
+                                              (json_int_t) console_log_start(vm->logs[c]), "log_end",
+                                              (json_int_t) console_log_end(vm->logs[c]), "connected",
+                                              vm->backends[c] != NULL));
+        }
+        return json_pack("{s:s,s:s,s:o,s:I,s:o,s:o}", "name", vm->spec.name, "state", vm_state_to_string(vm->state),
+                         "domid", vm->domid ? json_integer(vm->domid) : json_null(), "boot_count",
+                         (json_int_t) vm->boot_count, "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
+}
+
+const char *vm_name(const struct vm *vm) {
+        return vm->spec.name;
+}
+
+enum vm_state vm_state(const struct vm *vm) {
+        return vm->state;
+}
+
+const char *vm_state_name(const struct vm *vm) {
+        return vm_state_to_string(vm->state);
+}
+
+unsigned vm_boot_count(const struct vm *vm) {
+        return vm->boot_count;
+}
+
+struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c) {
+        return vm->hubs[c];
+}
+
+struct console_log *vm_console_log(struct vm *vm, enum vm_console c) {
+        return vm->logs[c];
+}
+
+ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct error *err) {
+        ssize_t r;
+
+        if (!vm->logs[c])
+                return error_set(err, -ENOENT, ERROR_UNKNOWN_CONSOLE, "console", "VM %s has no %s console",
+                                 vm->spec.name, console_names[c]);
+        if (!vm->backends[c])
+                return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s does not run", vm->spec.name);
+        r = console_backend_write(vm->backends[c], data, n);
+        if (r < 0)
+                return error_set(err, (int) r, ERROR_INTERNAL, NULL, "console input failed");
+        if ((size_t) r < n)
+                return error_set(err, -EAGAIN, ERROR_CONSOLE_BUSY, NULL,
+                                 "the guest is not reading its console: only %zd of %zu bytes were queued", r, n);
+        return r;
+}

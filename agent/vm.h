@@ -1,0 +1,68 @@
+/* vm.h: the core's own view of one VM and of the collection's fields a VM
+ * uses; private to vm.c (one VM: its life, its domain, its consoles and
+ * disks, its run state on disk), vms.c (the collection) and vms-images.c
+ * (which VM may use which image). The front end sees only vms.h. */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "domain.h"
+#include "loop.h"
+#include "vms.h"
+
+struct vm {
+        struct vms *owner;
+        struct vm_spec spec;
+        enum vm_state state;            /* changed by vm_transition() only */
+        uint32_t domid;                 /* 0: no domain */
+        unsigned boot_count;
+        bool stopping;                  /* a shutdown was asked for */
+        sd_event_source *shutdown_timer;
+        int dir_fd;                     /* STATE/vms/NAME */
+        struct console_log *logs[_VM_CONSOLE_MAX];
+        struct console_hub *hubs[_VM_CONSOLE_MAX];
+        struct console_backend *backends[_VM_CONSOLE_MAX];
+        struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
+};
+
+struct vms {
+        sd_event *event;
+        int vms_fd, images_fd;
+        char images_dir[PATH_MAX];      /* for the disks' `params` */
+        struct domain_toolstack *ts;    /* NULL without Xen */
+        sd_event_source *watch;
+        vm_transition_hook_t hook;
+        void *hook_userdata;
+        struct vm *vm[VMS_MAX];
+        size_t n;
+};
+
+/* A VM of the collection, stopped, with its directory and its logs opened
+ * (made if missing); not yet in v->vm[]. */
+int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret);
+/* Tells the logs' watchers they are gone, releases what runs (the domain
+ * keeps running: the agent is not its parent) and frees. Takes NULL. */
+void vm_free(struct vm *vm);
+
+/* Writes run.json (boot count, domid, state). */
+int vm_save(struct vm *vm);
+
+/* After an agent restart: run.json as it was (NULL if there is none), the
+ * domain it names taken back if it still runs under the VM's name, and the
+ * result saved. */
+void vm_recover(struct vm *vm, json_t *run);
+
+/* Xen says something of the VM's domain (its @releaseDomain fired). */
+void vm_domain_changed(struct vm *vm);
+
+/* The image's path as the toolstack opens it (through the store's fd), or
+ * -ENOENT if it is not a regular file of the store. */
+int vms_image_path(struct vms *v, const char *name, char *buf, size_t size);
+/* Every disk's image exists, and, when the VM is starting, none is used by
+ * another running VM in a way that clashes (a writable disk is its image's
+ * only user). self is the VM itself (NULL while it is being made). */
+int vms_check_disks(struct vms *v, const struct vm *self, const struct vm_spec *s, bool starting,
+                    struct error *err);
