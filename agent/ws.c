@@ -8,6 +8,10 @@
  * here. wslay does the rest: reassembly of fragmented messages, the pong
  * answering each ping, framing and queueing what we send.
  *
+ * Where the connection is in its life, the close handshake included, is one
+ * variable (enum ws_state): start_close() is the one way into a close,
+ * whoever starts it, and end_conn() the one way out.
+ *
  * Callbacks to the owner run with `dispatching` set; ws_free() inside one
  * only marks the connection, and the handler that was running frees it on
  * its way out. on_close is always the last thing a handler does, after
@@ -83,10 +87,65 @@ struct ws_check {
         char close_reason[WS_REASON_MAX + 1];
 };
 
+/* Where the connection is in its life: the close handshake is this one
+ * variable, changed only by the functions under "the close handshake"
+ * below (and finish()). "Our close frame" is the one we send: our own when
+ * we close first (ws_close(), a rule the peer broke, a failure here), else
+ * the echo of the peer's. wslay reads the peer's frames in OPEN,
+ * CLOSE_WAIT_QUEUE and CLOSE_SENT_WAIT_PEER only (reading()); the other
+ * closing states have told it to stop. The transitions:
+ *
+ *   from                    on                                     to
+ *   OPEN                    ws_close()                             CLOSE_WAIT_QUEUE
+ *   OPEN, CLOSE_WAIT_QUEUE, the peer's close frame, or an error    CLOSE_LAST_WAIT_QUEUE
+ *    CLOSE_LAST_WAIT_QUEUE, (which replaces our close frame not
+ *    CLOSE_UNQUEUED         queued yet)
+ *   CLOSE_WAIT_QUEUE        EOF                                    CLOSE_LAST_WAIT_QUEUE
+ *   CLOSE_WAIT_QUEUE        our close frame queued                 CLOSE_SENT_WAIT_PEER
+ *   CLOSE_LAST_WAIT_QUEUE   our close frame queued                 CLOSE_LAST_SENDING
+ *   CLOSE_*_WAIT_QUEUE      our close frame cannot be queued       CLOSE_UNQUEUED
+ *   CLOSE_SENT_WAIT_PEER    the peer's close frame, an error, EOF  CLOSE_LAST_SENDING
+ *   CLOSE_LAST_SENDING      wslay sent our close frame             FINISHING
+ *   OPEN                    EOF, an I/O error, keep-alive timeout  FINISHING (1006)
+ *   any CLOSE_*             the close timer, an I/O error, EOF     FINISHING (the code of
+ *                           with nothing left to send              the first close frame)
+ *   OPEN, any CLOSE_*       an sd-event call failed                FINISHING (1011)
+ *   FINISHING               the dispatch ends: on_close            DONE
+ *
+ * Our close frame is queued once the messages queued before it have gone
+ * out, or at once when there are none or it is an error's (ahead of them):
+ * then its *_WAIT_QUEUE state lasts only inside start_close(). The states
+ * from CLOSE_WAIT_QUEUE to CLOSE_UNQUEUED are the closing ones (closing()):
+ * the close timer runs, the ping timer does not, ws_send_*() refuses, no
+ * message is delivered. */
 enum ws_state {
-        WS_OPEN,
-        WS_CLOSING, /* a close frame was received, queued or is waiting for the queue to drain */
-        WS_DONE,    /* on_close was called */
+        WS_OPEN,                  /* messages flow both ways */
+        WS_CLOSE_WAIT_QUEUE,      /* we close first (ws_close()); our close frame waits for the messages
+                                   * queued before it; then we wait for the peer's */
+        WS_CLOSE_SENT_WAIT_PEER,  /* we closed first; our close frame is queued or sent; the peer's is
+                                   * awaited */
+        WS_CLOSE_LAST_WAIT_QUEUE, /* nothing more is awaited from the peer (its close came, or EOF); our
+                                   * close frame waits for the messages queued before it */
+        WS_CLOSE_LAST_SENDING,    /* nothing more is awaited from the peer; our close frame is queued: the
+                                   * handshake is over once wslay has sent it */
+        WS_CLOSE_UNQUEUED,        /* our close frame could not be queued (out of memory): the close timer,
+                                   * set to fire at once, ends the connection; the peer's close frame or an
+                                   * error until then tries again */
+        WS_FINISHING,             /* on_close(report_code, report_reason) at the end of this dispatch */
+        WS_DONE,                  /* on_close was called */
+};
+
+/* Who starts a close (start_close()). */
+enum close_by {
+        CLOSE_BY_OWNER, /* ws_close(), ws_close_free(): then the peer's close is awaited */
+        CLOSE_BY_PEER,  /* its close frame: answered with its code, without the reason */
+        CLOSE_BY_ERROR, /* a rule broken by the peer, or a failure here */
+};
+
+/* Where a close frame goes among the messages queued (start_close()). */
+enum close_order {
+        CLOSE_AFTER_QUEUE,    /* once they have gone out (pongs included) */
+        CLOSE_AHEAD_OF_QUEUE, /* now, ahead of them (wslay sends control frames first) */
 };
 
 struct ws_conn {
@@ -107,25 +166,17 @@ struct ws_conn {
         uint8_t *fed;                   /* from ws_feed(), not handled yet */
         size_t fed_len;
         bool started;                   /* a handler ran: too late for ws_feed() */
+        bool eof;                       /* the peer will send nothing more: read() returned 0 */
 
         enum ws_state state;
-        bool close_pending;             /* our close waits for the queue to drain (close_after_queue()) */
-        uint16_t pending_code;          /* ... and will carry this (0: no code) */
-        char pending_reason[WS_REASON_MAX + 1];
-        bool close_queued;              /* our close frame is queued or sent */
-        bool wait_peer;                 /* our close came first: wait for the peer's */
-        bool read_shut;                 /* we told wslay to stop reading */
-        uint16_t late_error;            /* found inside a wslay callback, acted on after it */
-        const char *late_reason;
-        /* What on_close reports once closing: the first close frame of the
-         * handshake, whichever side sent it. Also what a pending close sends. */
+        /* Our close frame, while it waits for the queue (CLOSE_*_WAIT_QUEUE):
+         * its code (0: none) and reason. */
+        uint16_t frame_code;
+        char frame_reason[WS_REASON_MAX + 1];
+        /* What on_close reports: while closing, the first close frame of the
+         * handshake, whichever side sent it; once FINISHING, the final word. */
         uint16_t report_code;
         char report_reason[WS_REASON_MAX + 1];
-
-        bool eof;
-        bool finishing;                 /* report on_close at the end of this dispatch */
-        uint16_t finish_code;
-        char finish_reason[WS_REASON_MAX + 1];
 
         bool above_low_water;
         bool write_waiting;             /* we have bytes for the socket, since write_wait_start */
@@ -343,40 +394,66 @@ static size_t check_feed(struct ws_check *k, const uint8_t *p, size_t n) {
         return pass;
 }
 
-/* ---- state changes ---- */
+/* ---- the close handshake ---- */
 
+/* What the queue counts against max_queued. */
 static size_t queue_cost(const struct ws_conn *c) {
         return wslay_event_get_queued_msg_length(c->wslay) +
                wslay_event_get_queued_msg_count(c->wslay) * WS_MSG_OVERHEAD;
 }
 
+/* A close handshake is under way (the close timer runs). */
+static bool closing(const struct ws_conn *c) {
+        return c->state != WS_OPEN && c->state != WS_FINISHING && c->state != WS_DONE;
+}
+
+/* on_close is due or done: nothing more is read, written or started. */
+static bool ended(const struct ws_conn *c) {
+        return c->state == WS_FINISHING || c->state == WS_DONE;
+}
+
+/* wslay reads the peer's frames: the connection is open, or we wait for the
+ * peer's answer to our close frame. */
+static bool reading(const struct ws_conn *c) {
+        return c->state == WS_OPEN || c->state == WS_CLOSE_WAIT_QUEUE || c->state == WS_CLOSE_SENT_WAIT_PEER;
+}
+
+/* Our close frame is not queued yet: it waits for the queue to drain. */
+static bool close_waits_for_queue(const struct ws_conn *c) {
+        return c->state == WS_CLOSE_WAIT_QUEUE || c->state == WS_CLOSE_LAST_WAIT_QUEUE;
+}
+
+/* reason may be NULL (none), or report_reason itself. */
 static void set_report(struct ws_conn *c, uint16_t code, const char *reason) {
         c->report_code = code;
-        copy_reason(c->report_reason, reason ? reason : "", reason ? strlen(reason) : 0);
+        if (reason != c->report_reason)
+                copy_reason(c->report_reason, reason ? reason : "", reason ? strlen(reason) : 0);
 }
 
-/* The connection ends at the end of this dispatch; the first reason wins. */
-static void set_finish(struct ws_conn *c, uint16_t code, const char *reason) {
-        if (c->finishing || c->state == WS_DONE)
+/* Every end goes through here: the connection ends at the end of this
+ * dispatch (finish()) with on_close(code, reason); the first end wins. */
+static void end_conn(struct ws_conn *c, uint16_t code, const char *reason) {
+        if (ended(c))
                 return;
-        c->finishing = true;
-        c->finish_code = code;
-        copy_reason(c->finish_reason, reason, strlen(reason));
+        set_report(c, code, reason);
+        c->state = WS_FINISHING;
 }
 
-/* Ends without (more of) a handshake: EOF, I/O error, a timeout. */
+/* Ends without (more of) a handshake: EOF, an I/O error, the keep-alive
+ * timeout, the close timer. on_close says 1006 and why when no close
+ * handshake had started, else the handshake's first close frame. */
 static void abort_conn(struct ws_conn *c, const char *why) {
-        if (c->state == WS_CLOSING)
-                set_finish(c, c->report_code, c->report_reason);
+        if (closing(c))
+                end_conn(c, c->report_code, c->report_reason);
         else
-                set_finish(c, WS_CLOSE_ABNORMAL, why);
+                end_conn(c, WS_CLOSE_ABNORMAL, why);
 }
 
 static void arm_timer(struct ws_conn *c, sd_event_source *s, uint64_t usec) {
         if (!s)
                 return;
         if (sd_event_source_set_time(s, usec) < 0 || sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
-                set_finish(c, WS_CLOSE_INTERNAL_ERROR, "cannot arm a timer");
+                end_conn(c, WS_CLOSE_INTERNAL_ERROR, "cannot arm a timer");
 }
 
 static uint64_t now_usec(struct ws_conn *c) {
@@ -386,78 +463,92 @@ static uint64_t now_usec(struct ws_conn *c) {
         return now;
 }
 
-static void enter_closing(struct ws_conn *c) {
-        c->state = WS_CLOSING;
-        if (c->ping_timer)
-                (void) sd_event_source_set_enabled(c->ping_timer, SD_EVENT_OFF);
-        arm_timer(c, c->close_timer, now_usec(c) + c->config.close_timeout_usec);
+/* Nothing more is awaited from the peer (it closed, broke a rule, or went
+ * away): once our close frame is out, the handshake is over. */
+static void stop_awaiting_peer(struct ws_conn *c) {
+        if (c->state == WS_CLOSE_WAIT_QUEUE)
+                c->state = WS_CLOSE_LAST_WAIT_QUEUE;
+        else if (c->state == WS_CLOSE_SENT_WAIT_PEER)
+                c->state = WS_CLOSE_LAST_SENDING;
+        else
+                return;
+        wslay_event_shutdown_read(c->wslay);
 }
 
-/* Queues our close frame (ahead of queued data: wslay sends control frames
- * first). code 0 sends an empty close. */
-static void queue_close_frame(struct ws_conn *c, uint16_t code, const char *reason) {
-        size_t len = reason ? strlen(reason) : 0;
-        int r;
+/* Queues our close frame (frame_code, frame_reason), which waited in a
+ * CLOSE_*_WAIT_QUEUE state, ahead of what is still queued (wslay sends
+ * control frames first). */
+static void queue_close_frame(struct ws_conn *c) {
+        size_t len = c->frame_code ? strlen(c->frame_reason) : 0;
+        int r = wslay_event_queue_close(c->wslay, c->frame_code, (const uint8_t *) c->frame_reason, len);
 
-        c->close_pending = false;
-        if (len > WS_REASON_MAX)
-                len = WS_REASON_MAX;
-        r = wslay_event_queue_close(c->wslay, code, (const uint8_t *) (reason ? reason : ""), code ? len : 0);
-        if (r == WSLAY_ERR_NO_MORE_MSG) {
-                /* wslay queued one of its own (it should never need to) */
-                c->close_queued = true;
-                return;
-        }
-        if (r < 0) {
+        if (r < 0 && r != WSLAY_ERR_NO_MORE_MSG) {
                 /* No way to tell the peer: give up now (the close timer
                  * fires at once, also when called outside a dispatch). */
+                c->state = WS_CLOSE_UNQUEUED;
+                wslay_event_shutdown_read(c->wslay);
                 arm_timer(c, c->close_timer, 0);
                 return;
         }
-        c->close_queued = true;
+        /* Queued (WSLAY_ERR_NO_MORE_MSG: wslay queued one of its own, which
+         * it should never need to). */
+        c->state = c->state == WS_CLOSE_WAIT_QUEUE ? WS_CLOSE_SENT_WAIT_PEER : WS_CLOSE_LAST_SENDING;
 }
 
-/* Our close frame, after everything queued before it: wslay would send it
- * ahead of queued data, and drop the pongs queued before it. */
-static void close_after_queue(struct ws_conn *c, uint16_t code, const char *reason) {
-        if (wslay_event_get_queued_msg_count(c->wslay) == 0) {
-                queue_close_frame(c, code, reason);
-                return;
-        }
-        c->close_pending = true;
-        c->pending_code = code;
-        copy_reason(c->pending_reason, reason ? reason : "", reason ? strlen(reason) : 0);
-}
+/* Every close starts here: the owner's (ws_close(), ws_close_free()), the
+ * peer's close frame, a rule the peer broke (found by the checker or by
+ * wslay), a failure here; by says which, and order where our close frame
+ * goes among the messages queued. From OPEN, the close timer starts, and
+ * code and reason become what on_close reports and what our close frame
+ * says (answering the peer's: its code alone, or nothing for 1005). Once
+ * closing, the owner's close does nothing; the others take the place of our
+ * close frame if it is not queued yet, and else only end the wait for the
+ * peer's (the first close frame of the handshake stays the reported one). */
+static void start_close(struct ws_conn *c, enum close_by by, enum close_order order, uint16_t code,
+                        const char *reason) {
+        bool was_open = c->state == WS_OPEN;
 
-/* The peer broke a rule: close with code, ahead of anything queued. */
-static void fail_conn(struct ws_conn *c, uint16_t code, const char *reason) {
-        if (c->state == WS_DONE)
+        switch (c->state) {
+        case WS_OPEN:
+                break;
+        case WS_CLOSE_WAIT_QUEUE:
+        case WS_CLOSE_LAST_WAIT_QUEUE:
+        case WS_CLOSE_UNQUEUED:
+                if (by == CLOSE_BY_OWNER)
+                        return;
+                break;
+        case WS_CLOSE_SENT_WAIT_PEER:
+                if (by != CLOSE_BY_OWNER)
+                        stop_awaiting_peer(c);
                 return;
-        wslay_event_shutdown_read(c->wslay);
-        c->read_shut = true;
-        c->wait_peer = false;
-        if (c->state == WS_OPEN)
-                enter_closing(c);
-        if (!c->close_queued) {
-                set_report(c, code, reason);
-                queue_close_frame(c, code, reason);
+        case WS_CLOSE_LAST_SENDING:
+        case WS_FINISHING:
+        case WS_DONE:
+                return;
         }
-}
 
-/* A valid close frame came: answer it (once what is queued has gone out,
- * pongs included) unless ours went first. */
-static void peer_closed(struct ws_conn *c, uint16_t code, const char *reason) {
-        if (c->state == WS_DONE)
-                return;
-        wslay_event_shutdown_read(c->wslay);
-        c->read_shut = true;
-        c->wait_peer = false;
-        if (c->state == WS_OPEN)
-                enter_closing(c);
-        if (!c->close_queued) {
-                set_report(c, code, reason);
-                close_after_queue(c, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL);
+        if (by != CLOSE_BY_OWNER)
+                wslay_event_shutdown_read(c->wslay);
+        if (was_open) {
+                if (c->ping_timer)
+                        (void) sd_event_source_set_enabled(c->ping_timer, SD_EVENT_OFF);
+                arm_timer(c, c->close_timer, now_usec(c) + c->config.close_timeout_usec);
+                if (ended(c))
+                        return;
         }
+        set_report(c, code, reason);
+        if (by == CLOSE_BY_PEER) {
+                c->frame_code = code == WS_CLOSE_NO_STATUS ? 0 : code;
+                c->frame_reason[0] = '\0';
+        } else {
+                c->frame_code = code;
+                copy_reason(c->frame_reason, reason ? reason : "", reason ? strlen(reason) : 0);
+        }
+        c->state = by == CLOSE_BY_OWNER ? WS_CLOSE_WAIT_QUEUE : WS_CLOSE_LAST_WAIT_QUEUE;
+        /* After the queue unless told otherwise: wslay would send it ahead
+         * of the data queued, and nothing after it. */
+        if (order == CLOSE_AHEAD_OF_QUEUE || wslay_event_get_queued_msg_count(c->wslay) == 0)
+                queue_close_frame(c);
 }
 
 /* The socket took bytes: a wait for it to take some ends. */
@@ -516,7 +607,7 @@ static int wslay_genmask_cb(wslay_event_context_ptr ctx _unused_, uint8_t *buf _
         return -1;
 }
 
-static void wslay_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+static void wslay_msg_cb(wslay_event_context_ptr ctx _unused_, const struct wslay_event_on_msg_recv_arg *arg,
                          void *userdata) {
         static const uint8_t empty[1];
         struct ws_conn *c = userdata;
@@ -528,10 +619,9 @@ static void wslay_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_o
         case WSLAY_TEXT_FRAME:
                 /* The checker saw every byte already; cheap enough to be sure. */
                 if (!utf8_valid(msg, arg->msg_length)) {
-                        c->late_error = WS_CLOSE_INVALID_DATA;
-                        c->late_reason = "text message is not UTF-8";
-                        wslay_event_shutdown_read(ctx);
-                        c->read_shut = true;
+                        /* Also stops wslay's reading: this is its last message. */
+                        start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE, WS_CLOSE_INVALID_DATA,
+                                    "text message is not UTF-8");
                         return;
                 }
                 if (c->cb.on_text)
@@ -557,7 +647,7 @@ static void handle_input(struct ws_conn *c, const uint8_t *p, size_t n) {
         if (c->check.state == CHECK_DONE)
                 return; /* after a close frame or an error: ignored */
         pass = check_feed(&c->check, p, n);
-        if (pass > 0 && !c->read_shut) {
+        if (pass > 0 && reading(c)) {
                 c->rx = p;
                 c->rx_len = pass;
                 r = wslay_event_recv(c->wslay);
@@ -566,22 +656,22 @@ static void handle_input(struct ws_conn *c, const uint8_t *p, size_t n) {
                 if (c->free_requested)
                         return;
                 if (r == WSLAY_ERR_NOMEM)
-                        fail_conn(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
-                else if (r < 0 || (!wslay_event_get_read_enabled(c->wslay) && !c->read_shut))
-                        fail_conn(c, WS_CLOSE_INTERNAL_ERROR, "the websocket library stopped reading");
-        }
-        if (c->late_error) {
-                fail_conn(c, c->late_error, c->late_reason);
-                c->late_error = 0;
+                        start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE, WS_CLOSE_INTERNAL_ERROR,
+                                    "out of memory");
+                else if (r < 0 || (!wslay_event_get_read_enabled(c->wslay) && reading(c)))
+                        start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE, WS_CLOSE_INTERNAL_ERROR,
+                                    "the websocket library stopped reading");
         }
         if (c->check.state == CHECK_DONE) {
                 if (c->check.error)
-                        fail_conn(c, c->check.error, c->check.error_reason);
+                        start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE, c->check.error, c->check.error_reason);
                 else
-                        peer_closed(c, c->check.close_code, c->check.close_reason);
+                        start_close(c, CLOSE_BY_PEER, CLOSE_AFTER_QUEUE, c->check.close_code,
+                                    c->check.close_reason);
         }
         if (queue_cost(c) > c->config.max_queued + WS_CONTROL_SLACK)
-                fail_conn(c, WS_CLOSE_POLICY, "too many pings whose pongs are not read");
+                start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE, WS_CLOSE_POLICY,
+                            "too many pings whose pongs are not read");
 }
 
 static void handle_fed(struct ws_conn *c) {
@@ -611,7 +701,7 @@ static void do_read(struct ws_conn *c) {
                         return;
                 }
                 handle_input(c, buf, (size_t) n);
-                if (c->free_requested || c->finishing)
+                if (c->free_requested || ended(c))
                         return;
         }
 }
@@ -622,9 +712,9 @@ static void do_write(struct ws_conn *c) {
                         abort_conn(c, "write error");
                         return;
                 }
-                if (!c->close_pending || wslay_event_get_queued_msg_count(c->wslay) > 0)
+                if (!close_waits_for_queue(c) || wslay_event_get_queued_msg_count(c->wslay) > 0)
                         break;
-                queue_close_frame(c, c->pending_code, c->pending_reason);
+                queue_close_frame(c);
         }
         if (c->above_low_water && wslay_event_get_queued_msg_length(c->wslay) <= c->config.low_water) {
                 c->above_low_water = false;
@@ -638,7 +728,8 @@ static void update_io(struct ws_conn *c) {
 
         if (!c->io)
                 return;
-        if (wslay_event_want_write(c->wslay) || (c->close_pending && wslay_event_get_queued_msg_count(c->wslay) == 0)) {
+        if (wslay_event_want_write(c->wslay) ||
+            (close_waits_for_queue(c) && wslay_event_get_queued_msg_count(c->wslay) == 0)) {
                 events |= EPOLLOUT;
                 /* Bytes for the socket: a wait for it to take some starts,
                  * unless one is under way. */
@@ -648,7 +739,7 @@ static void update_io(struct ws_conn *c) {
                 }
         }
         if (sd_event_source_set_io_events(c->io, events) < 0)
-                set_finish(c, WS_CLOSE_INTERNAL_ERROR, "cannot watch the socket");
+                end_conn(c, WS_CLOSE_INTERNAL_ERROR, "cannot watch the socket");
 }
 
 /* Reads what is left so that closing the socket sends FIN rather than RST
@@ -680,13 +771,13 @@ static void destroy(struct ws_conn *c) {
         free(c);
 }
 
-/* Reports the end. The caller touches nothing after: c may be gone. */
+/* FINISHING to DONE: reports the end. The caller touches nothing after: c
+ * may be gone. */
 static void finish(struct ws_conn *c) {
         char reason[WS_REASON_MAX + 1];
-        uint16_t code = c->finish_code;
+        uint16_t code = c->report_code;
 
-        memcpy(reason, c->finish_reason, sizeof(reason));
-        c->finishing = false;
+        memcpy(reason, c->report_reason, sizeof(reason));
         c->state = WS_DONE;
         stop_sources(c);
         drain(c);
@@ -707,22 +798,22 @@ static int dispatch_end(struct ws_conn *c) {
         }
         if (c->state == WS_DONE)
                 return 0;
-        if (c->eof && !c->finishing) {
+        if (c->eof && c->state != WS_FINISHING) {
                 /* Nothing more will come; but a peer that half-closed after
                  * its close frame still gets our answer (or the close timer
                  * ends it). */
-                c->wait_peer = false;
-                if (c->state != WS_CLOSING || !(c->close_pending || wslay_event_want_write(c->wslay)))
+                stop_awaiting_peer(c);
+                if (!closing(c) || !(close_waits_for_queue(c) || wslay_event_want_write(c->wslay)))
                         abort_conn(c, "connection closed without a close frame");
         }
-        if (c->state == WS_CLOSING && c->close_queued && !c->wait_peer && wslay_event_get_close_sent(c->wslay))
-                set_finish(c, c->report_code, c->report_reason);
-        if (c->finishing) {
+        if (c->state == WS_CLOSE_LAST_SENDING && wslay_event_get_close_sent(c->wslay))
+                end_conn(c, c->report_code, c->report_reason); /* the handshake is over */
+        if (c->state == WS_FINISHING) {
                 finish(c);
                 return 0;
         }
         update_io(c);
-        if (c->finishing) /* update_io failed */
+        if (c->state == WS_FINISHING) /* update_io failed */
                 finish(c);
         return 0;
 }
@@ -733,10 +824,10 @@ static int on_io(sd_event_source *s _unused_, int fd _unused_, uint32_t revents,
         dispatch_begin(c);
         if (c->fed)
                 handle_fed(c);
-        if (!c->free_requested && !c->finishing && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        if (!c->free_requested && !ended(c) && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 do_read(c);
         /* Also after a read only: the input may have queued a pong or a close. */
-        if (!c->free_requested && !c->finishing && c->state != WS_DONE)
+        if (!c->free_requested && !ended(c))
                 do_write(c);
         return dispatch_end(c);
 }
@@ -746,7 +837,7 @@ static int on_feed(sd_event_source *s _unused_, void *userdata) {
 
         dispatch_begin(c);
         handle_fed(c);
-        if (!c->free_requested && !c->finishing)
+        if (!c->free_requested && !ended(c))
                 do_write(c);
         return dispatch_end(c);
 }
@@ -775,7 +866,8 @@ static int on_ping_timer(sd_event_source *s _unused_, uint64_t usec _unused_, vo
                                 struct wslay_event_msg ping = { .opcode = WSLAY_PING };
 
                                 if (wslay_event_queue_msg(c->wslay, &ping) == WSLAY_ERR_NOMEM)
-                                        fail_conn(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+                                        start_close(c, CLOSE_BY_ERROR, CLOSE_AHEAD_OF_QUEUE,
+                                                    WS_CLOSE_INTERNAL_ERROR, "out of memory");
                                 c->next_ping_usec = now + c->config.ping_interval_usec;
                         }
                         if (c->state == WS_OPEN)
@@ -789,8 +881,8 @@ static int on_close_timer(sd_event_source *s _unused_, uint64_t usec _unused_, v
         struct ws_conn *c = userdata;
 
         dispatch_begin(c);
-        if (c->state == WS_CLOSING)
-                set_finish(c, c->report_code, c->report_reason);
+        if (closing(c))
+                abort_conn(c, "close timeout");
         return dispatch_end(c);
 }
 
@@ -871,7 +963,7 @@ int ws_new(sd_event *event, int fd, const struct ws_config *config, const struct
                 if (r < 0)
                         return r;
                 arm_ping_timer(c);
-                if (c->finishing)
+                if (c->state == WS_FINISHING)
                         return -EIO;
         }
 
@@ -972,17 +1064,19 @@ uint64_t ws_take_write_stall(struct ws_conn *c) {
         return longest;
 }
 
-int ws_close(struct ws_conn *c, uint16_t code, const char *reason) {
+/* What ws_close() takes (ws.h). */
+static bool close_args_valid(uint16_t code, const char *reason) {
         size_t len = reason ? strlen(reason) : 0;
 
-        if (!close_code_valid(code) || len > WS_REASON_MAX || !utf8_valid(reason, len))
+        return close_code_valid(code) && len <= WS_REASON_MAX && utf8_valid(reason, len);
+}
+
+int ws_close(struct ws_conn *c, uint16_t code, const char *reason) {
+        if (!close_args_valid(code, reason))
                 return -EINVAL;
         if (c->state != WS_OPEN || c->free_requested)
                 return 0;
-        enter_closing(c);
-        c->wait_peer = true;
-        set_report(c, code, reason);
-        close_after_queue(c, code, reason);
+        start_close(c, CLOSE_BY_OWNER, CLOSE_AFTER_QUEUE, code, reason);
         update_io(c);
         return 0;
 }
@@ -991,10 +1085,11 @@ struct ws_conn *ws_close_free(struct ws_conn *c, uint16_t code, const char *reas
         if (!c)
                 return NULL;
         if (!c->dispatching && c->state != WS_DONE) {
-                (void) ws_close(c, code, reason);
                 /* Ours, or the answer to the peer's: now, not after the queue. */
-                if (c->close_pending)
-                        queue_close_frame(c, c->pending_code, c->pending_reason);
+                if (close_args_valid(code, reason))
+                        start_close(c, CLOSE_BY_OWNER, CLOSE_AHEAD_OF_QUEUE, code, reason);
+                if (close_waits_for_queue(c))
+                        queue_close_frame(c);
                 if (wslay_event_want_write(c->wslay))
                         (void) wslay_event_send(c->wslay);
                 drain(c);
