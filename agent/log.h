@@ -1,5 +1,9 @@
-/* log.h: owns the daemon's stderr log. Only the daemon layer (main, manager,
- * http-server) logs; library modules return negative errno instead. */
+/* log.h: owns the daemon's stderr log (journald files it by the "<N>"
+ * prefix). A failure is logged once, where it is last known: modules return
+ * a negative errno (and a struct error) to their caller; only failures no
+ * caller hears of (the daemon's set-up, the HTTP server's 5xx answers, what
+ * happens to a VM between requests) are logged, with ", ignoring" where the
+ * agent carries on. */
 #pragma once
 
 #include <stdarg.h>
