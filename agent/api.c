@@ -190,7 +190,8 @@ static bool preconditions_hold(struct api_call *call) {
         if (needs == API_NEEDS_NOTHING)
                 return true;
         if (!a->vms || (needs == API_NEEDS_VIEWERS && !a->viewers)) {
-                api_response_error(call->resp, ERROR_XEN_UNAVAILABLE, NULL, "the agent manages no VMs here");
+                api_response_error(call->resp, ERROR_XEN_UNAVAILABLE, NULL, "the agent manages no %s here",
+                                   strncmp(call->route->path, "/v1/images", 10) == 0 ? "images" : "VMs");
                 return false;
         }
         if (needs == API_NEEDS_VMS)

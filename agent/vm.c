@@ -311,7 +311,7 @@ static int on_shutdown_timeout(sd_event_source *s _unused_, uint64_t usec _unuse
 
 int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct error *err) {
         uint64_t now;
-        int r;
+        int r, saved = 0;
 
         r = vm_check(vm, VM_EVENT_POWERED_OFF, err);
         if (r < 0)
@@ -321,18 +321,18 @@ int vm_shutdown(struct vm *vm, unsigned timeout_sec, struct error *err) {
                 return error_set(err, r, ERROR_SHUTDOWN_FAILED, NULL, "asking the guest to power off failed: %s",
                                  strerror(-r));
         /* A paused guest cannot see the request: let it run, and say so. If
-         * it stays paused, the timer below still ends it. */
-        if (vm->state == VM_PAUSED && domain_unpause(vm->owner->ts, vm->domid) >= 0) {
-                r = vm_transition(vm, VM_EVENT_RESUMED, err);
-                if (r < 0)
-                        return r;
-        }
+         * it stays paused, the timer below still ends it. A failed save of
+         * that is answered once the shutdown is under way all the same. */
+        if (vm->state == VM_PAUSED && domain_unpause(vm->owner->ts, vm->domid) >= 0)
+                saved = vm_transition(vm, VM_EVENT_RESUMED, err);
         vm->stopping = true;
         vm->shutdown_timer = sd_event_source_disable_unref(vm->shutdown_timer);
         (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
         r = sd_event_add_time(vm->owner->event, &vm->shutdown_timer, CLOCK_MONOTONIC,
                               now + (uint64_t) timeout_sec * 1000000, 0, on_shutdown_timeout, vm);
-        return r < 0 ? error_set(err, r, ERROR_INTERNAL, NULL, "cannot arm the shutdown timer") : 0;
+        if (r < 0)
+                return error_set(err, r, ERROR_INTERNAL, NULL, "cannot arm the shutdown timer");
+        return saved;
 }
 
 int vm_reboot(struct vm *vm, struct error *err) {
@@ -413,9 +413,11 @@ void vm_domain_changed(struct vm *vm) {
                 return;
         vm_teardown(vm);
         (void) vm_transition(vm, (enum vm_event) e, NULL);
+        /* Nobody asked: the journal hears of a failure (the VM stays stopped,
+         * or runs with its state unsaved). */
         if (e == VM_EVENT_REBOOTED && vm_start(vm, &err) < 0)
-                log_error_errno(err.r, "VM %s: rebuilding it after the guest's reboot failed, so it stays %s: %s",
-                                vm->spec.name, vm_state_to_string(vm->state), err.message);
+                log_error_errno(err.r, "VM %s: after the guest's reboot, now %s: %s, ignoring", vm->spec.name,
+                                vm_state_to_string(vm->state), err.message);
 }
 
 /* Takes back domain domid if it still runs under the VM's name: its console
