@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "images.h"
+#include "log.h"
 
 /* How often (in bytes written) the free space is looked at again. */
 #define IMAGE_SPACE_CHECK_EVERY (4ULL * 1024 * 1024)
@@ -194,7 +195,9 @@ int image_upload_finish(struct image_upload *u, bool *replaced, uint64_t *size, 
                 (void) unlinkat(u->dir_fd, tmp, 0);
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot put the image in place: %s", strerror(-r));
         }
-        (void) write_sidecar(u->dir_fd, u->name, sha256); /* without it the image shows no digest */
+        r = write_sidecar(u->dir_fd, u->name, sha256);
+        if (r < 0) /* the image is in place; it shows no digest */
+                log_warning_errno(r, "Image %s: recording its SHA-256 failed, ignoring", u->name);
         (void) fsync(u->dir_fd);
         *size = u->size;
         return 0;

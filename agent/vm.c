@@ -128,8 +128,13 @@ static void vm_teardown(struct vm *vm) {
                         (void) console_backend_kick(vm->backends[c]);
                 vm->backends[c] = console_backend_free(vm->backends[c]);
         }
-        if (vm->domid != 0 && vm->owner->ts)
-                (void) domain_destroy(vm->owner->ts, vm->domid);
+        if (vm->domid != 0 && vm->owner->ts) {
+                int r = domain_destroy(vm->owner->ts, vm->domid);
+
+                if (r < 0)
+                        log_warning_errno(r, "VM %s: destroying domain %u failed, ignoring", vm->spec.name,
+                                          vm->domid);
+        }
         vm_release_disks(vm);
         vm->domid = 0;
         vm->stopping = false;
