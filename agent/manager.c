@@ -42,6 +42,13 @@ static int make_state_dir(const char *path) {
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* Every change of a VM's state, in the journal (the transition hook of
+ * vms.h; the events API will hang on the same hook). */
+static void on_transition(struct vm *vm, enum vm_state from, enum vm_event event, void *userdata _unused_) {
+        log_info("VM %s: %s (%s -> %s), boot %u.", vm_name(vm), vm_event_to_string(event), vm_state_to_string(from),
+                 vm_state_name(vm), vm_boot_count(vm));
+}
+
 static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata _unused_) {
         log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
         (void) sd_notify(0, "STOPPING=1");
@@ -125,6 +132,7 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         r = vms_new(m->event, m->state_dir, &m->vms);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
+        vms_set_transition_hook(m->vms, on_transition, NULL);
         if (!vms_have_xen(m->vms))
                 log_warning("No access to Xen's toolstack interfaces: VM routes will answer 503.");
         r = console_ws_new(m->event, m->vms, &m->viewers);

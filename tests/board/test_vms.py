@@ -101,6 +101,11 @@ def test_guest_reboot_then_poweroff_then_start_again(board, vm):
     status, _, body = board.api("POST", f"/vms/{vm}/start")
     assert status == 200 and body["state"] == "running" and body["boot_count"] == 3
     board.wait_log(vm, "vuart", "guest:ttyAMA0# ", start=end)
+    # Every transition went through the one hook (here: the journal's lines).
+    r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
+    events = [line.split(": ", 1)[1].split(" ", 1)[0] for line in r.stdout.splitlines()
+              if line.startswith(f"VM {vm}: ")]
+    assert events == ["started", "rebooted", "started", "powered_off", "started"], r.stdout[-3000:]
 
 
 def test_destroy_and_delete_leave_nothing_behind(board, vm):
