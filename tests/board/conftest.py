@@ -17,6 +17,8 @@ import urllib.request
 
 import pytest
 
+from contract import contract
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BOARD = os.path.join(ROOT, "hypervisor", "board")
 FLAVORS = [f for f in os.environ.get("XVMD_TEST_FLAVORS", "bundled,stock").split(",") if f]
@@ -48,7 +50,8 @@ class Board:
             self.token = f.read().strip()
 
     def request(self, method, path, body=None, token=..., headers=None, timeout=30):
-        """Returns (status, headers, parsed JSON or raw bytes)."""
+        """Returns (status, headers, parsed JSON or raw bytes), once the
+        answer has passed the API contract (contract.py)."""
         h = dict(headers or {})
         tok = self.token if token is ... else token
         if tok is not None:
@@ -60,6 +63,7 @@ class Board:
                 status, hdrs, raw = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, hdrs, raw = e.code, e.headers, e.read()
+        contract().check_response(method, path, status, hdrs, raw)
         if hdrs.get("Content-Type", "").startswith("application/json"):
             return status, hdrs, json.loads(raw)
         return status, hdrs, raw

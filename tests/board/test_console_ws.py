@@ -10,6 +10,7 @@ import pytest
 import websocket
 
 import flood
+from contract import contract
 
 
 def ws_url(board, vm, console, query=""):
@@ -40,7 +41,9 @@ class Viewer:
         if op == websocket.ABNF.OPCODE_BINARY:
             self.data += payload
         elif op == websocket.ABNF.OPCODE_TEXT:
-            self.messages.append(json.loads(payload))
+            message = json.loads(payload)
+            contract().check_ws_message(message)
+            self.messages.append(message)
         elif op == websocket.ABNF.OPCODE_CLOSE:
             return False
         return True
@@ -273,9 +276,9 @@ def test_refusals_before_the_upgrade(board, vm):
         s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
         s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
-        answer = s.recv(4096).decode(errors="replace")
+        answer = s.recv(4096)
         s.close()
-        return int(answer.split()[1]), answer
+        return contract().check_raw("GET", path, answer), answer.decode(errors="replace")
 
     good = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Authorization": f"Bearer {board.token}"}

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
+from contract import contract
 
 GUEST = {"ramdisk": "linux-initramfs", "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
 
@@ -46,6 +47,7 @@ def put_chunked(board, name, chunks):
     r = c.getresponse()
     body = r.read()
     c.close()
+    contract().check_response("PUT", f"/v1/images/{name}", r.status, r.getheaders(), body)
     return r.status, body
 
 
@@ -125,8 +127,10 @@ def test_oversized_upload_is_refused_before_the_body(board):
     s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
     s.sendall((f"PUT /v1/images/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {board.token}\r\n"
                f"Content-Length: {2 * 1024 ** 3}\r\n\r\n").encode())
-    answer = s.recv(4096).decode(errors="replace")
+    raw = s.recv(4096)
     s.close()
+    contract().check_raw("PUT", "/v1/images/big", raw)
+    answer = raw.decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413"), answer
     assert "payload_too_large" in answer
     assert store_listing(board) == before

@@ -5,6 +5,9 @@ import secrets
 
 import pytest
 
+from contract import contract
+
+
 def create(board, name, **kw):
     vm = board.create_linux(name, **kw)
     assert "error" not in vm, vm
@@ -212,6 +215,8 @@ def test_follow_streams_new_output_and_ends_on_delete(board):
     conn.request("GET", f"/v1/vms/{name}/consoles/pv/log?follow=1&from={end}",
                  headers={"Authorization": f"Bearer {board.token}"})
     r = conn.getresponse()
+    contract().check_response("GET", f"/v1/vms/{name}/consoles/pv/log", r.status, r.getheaders(), b"",
+                              complete=False)
     assert r.status == 200 and int(r.getheader("X-Xvmd-Log-Start")) == end
     got = bytearray()
     done = threading.Event()

@@ -1,0 +1,107 @@
+"""The contract check of the board tests (tests/board/contract.py), on
+answers made up here: good ones pass, and each kind of mismatch fails,
+including a good answer held against a deliberately wrong document, so the
+check cannot pass vacuously. No board needed."""
+import copy
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "board"))
+import contract as contract_mod  # noqa: E402
+
+JSON = {"Content-Type": "application/json"}
+VM = {
+    "name": "g1", "state": "running", "domid": 3, "boot_count": 1,
+    "spec": {"name": "g1", "uuid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "vcpus": 1, "memory_mib": 128,
+             "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": []},
+    "consoles": {"pv": {"log_start": 0, "log_end": 10, "connected": True},
+                 "vuart": {"log_start": 0, "log_end": 0, "connected": True}},
+}
+ERROR = {"error": {"code": "vm_not_found", "message": "there is no VM named x", "field": "name"}}
+
+
+@pytest.fixture(scope="module")
+def c():
+    return contract_mod.Contract()
+
+
+def body(obj):
+    return json.dumps(obj).encode()
+
+
+def test_good_answers_pass(c):
+    c.check_response("GET", "/v1/vms/g1", 200, JSON, body(VM))
+    c.check_response("GET", "/v1/vms", 200, JSON, body({"vms": [VM]}))
+    c.check_response("POST", "/v1/vms/g1/shutdown", 202, JSON, body(VM))
+    c.check_response("GET", "/v1/vms/x", 404, JSON, body(ERROR))
+    c.check_response("DELETE", "/v1/vms/g1", 204, {}, b"")
+    c.check_response("GET", "/v1/vms/g1/consoles/pv/log?from=3", 200,
+                     {"Content-Type": "application/octet-stream", "X-Xvmd-Log-Start": "3", "X-Xvmd-Log-End": "9"},
+                     b"abcdef")
+    c.check_response("GET", "/v1/host", 401,
+                     {"Content-Type": "application/json", "WWW-Authenticate": 'Bearer realm="xvmd"'},
+                     body({"error": {"code": "unauthorized", "message": "no"}}))
+    c.check_response("GET", "/healthz", 200, {"Content-Type": "application/json"}, body({"status": "ok"}))
+    # Outside every operation: 404, or 405 with Allow.
+    c.check_response("GET", "/nope", 404, JSON, body({"error": {"code": "not_found", "message": "x"}}))
+    c.check_response("POST", "/healthz", 405, {**JSON, "Allow": "GET, HEAD"},
+                     body({"error": {"code": "method_not_allowed", "message": "x"}}))
+    c.check_ws_message({"type": "vm", "state": "running", "boot_count": 2})
+    c.check_ws_message({"type": "presence", "viewers": 2, "writer": None})
+
+
+@pytest.mark.parametrize("method,path,status,headers,payload,why", [
+    ("GET", "/v1/vms/g1", 418, JSON, VM, "status not documented"),
+    ("GET", "/v1/vms/g1", 200, JSON, {**VM, "extra": 1}, "Additional properties"),
+    ("GET", "/v1/vms/g1", 200, JSON, {**VM, "state": "dancing"}, "is not one of"),
+    ("GET", "/v1/vms/g1", 200, {"Content-Type": "text/plain"}, VM, "Content-Type text/plain not documented"),
+    ("GET", "/v1/vms/g1", 200, {}, VM, "no Content-Type"),
+    ("DELETE", "/v1/vms/g1", 204, {}, {"unexpected": True}, "a body where the document has none"),
+    ("GET", "/v1/vms/x", 404, JSON, {"error": {"message": "no code"}}, "'code' is a required property"),
+    ("GET", "/v1/host", 401, JSON, {"error": {"code": "unauthorized", "message": "no"}},
+     "required header WWW-Authenticate missing"),
+    ("GET", "/v1/vms/g1/consoles/pv/log", 200, {"Content-Type": "application/octet-stream"}, b"x",
+     "required header X-Xvmd-Log-Start missing"),
+    ("GET", "/v1/vms/g1/consoles/pv/log", 200,
+     {"Content-Type": "application/octet-stream", "X-Xvmd-Log-Start": "-1"}, b"x", "does not match"),
+    ("GET", "/v1/vms", 200, {**JSON, "X-Xvmd-Log-Start": "0"}, {"vms": []}, "is not documented"),
+    ("GET", "/nope", 200, JSON, {"status": "ok"}, "no operation"),
+    ("POST", "/healthz", 405, JSON, {"error": {"code": "method_not_allowed", "message": "x"}}, "without Allow"),
+])
+def test_mismatches_fail(c, method, path, status, headers, payload, why):
+    raw = payload if isinstance(payload, bytes) else body(payload)
+    with pytest.raises(contract_mod.ContractError, match=why):
+        c.check_response(method, path, status, headers, raw)
+
+
+def test_bad_ws_messages_fail(c):
+    for bad in ({"type": "vm", "state": "running"}, {"type": "hello"}, {"type": "nope"},
+                {"type": "sync", "offset": -1}, {"type": "error", "code": "no_lease", "message": "x", "more": 1}):
+        with pytest.raises(contract_mod.ContractError):
+            c.check_ws_message(bad)
+
+
+def test_a_wrong_document_fails_a_good_answer(c):
+    wrong = copy.deepcopy(c.spec)
+    wrong["components"]["schemas"]["Vm"]["properties"]["boot_count"] = {"type": "string"}
+    with pytest.raises(contract_mod.ContractError, match="boot_count"):
+        contract_mod.Contract(wrong).check_response("GET", "/v1/vms/g1", 200, JSON, body(VM))
+    wrong = copy.deepcopy(c.spec)
+    del wrong["paths"]["/v1/vms/{name}"]["delete"]["responses"]["204"]
+    with pytest.raises(contract_mod.ContractError, match="status not documented"):
+        contract_mod.Contract(wrong).check_response("DELETE", "/v1/vms/g1", 204, {}, b"")
+
+
+def test_raw_answers(c):
+    answer = (b"HTTP/1.1 426 Upgrade Required\r\nContent-Type: application/json\r\nUpgrade: websocket\r\n"
+              b"Sec-WebSocket-Version: 13\r\nContent-Length: 53\r\n\r\n"
+              b'{"error":{"code":"upgrade_required","message":"v13"}}')
+    assert c.check_raw("GET", "/v1/vms/g1/consoles/pv/ws", answer) == 426
+    with pytest.raises(contract_mod.ContractError, match="not documented"):
+        c.check_raw("GET", "/v1/vms/g1/consoles/pv/ws", answer.replace(b"Upgrade Required", b"X").replace(
+            b"HTTP/1.1 426", b"HTTP/1.1 402"))
+    # Cut short: the headers are still checked, the body is not.
+    assert c.check_raw("GET", "/v1/vms/g1/consoles/pv/ws", answer[:-10]) == 426
