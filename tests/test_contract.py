@@ -49,6 +49,8 @@ def test_good_answers_pass(c):
     c.check_response("GET", "/nope", 404, JSON, body({"error": {"code": "not_found", "message": "x"}}))
     c.check_response("POST", "/healthz", 405, {**JSON, "Allow": "GET, HEAD"},
                      body({"error": {"code": "method_not_allowed", "message": "x"}}))
+    c.check_response("GET", "/v1/no-such-thing", 401, {**JSON, "WWW-Authenticate": 'Bearer realm="xvmd"'},
+                     body({"error": {"code": "unauthorized", "message": "x"}}))
     c.check_ws_message({"type": "vm", "state": "running", "boot_count": 2})
     c.check_ws_message({"type": "presence", "viewers": 2, "writer": None})
 
@@ -69,6 +71,9 @@ def test_good_answers_pass(c):
      {"Content-Type": "application/octet-stream", "X-Xvmd-Log-Start": "-1"}, b"x", "does not match"),
     ("GET", "/v1/vms", 200, {**JSON, "X-Xvmd-Log-Start": "0"}, {"vms": []}, "is not documented"),
     ("GET", "/nope", 200, JSON, {"status": "ok"}, "no operation"),
+    ("GET", "/nope", 401, JSON, {"error": {"code": "unauthorized", "message": "x"}}, "no operation"),
+    ("GET", "/v1/nope", 401, JSON, {"error": {"code": "unauthorized", "message": "x"}},
+     "required header WWW-Authenticate missing"),
     ("POST", "/healthz", 405, JSON, {"error": {"code": "method_not_allowed", "message": "x"}}, "without Allow"),
 ])
 def test_mismatches_fail(c, method, path, status, headers, payload, why):

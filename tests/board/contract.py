@@ -92,12 +92,21 @@ class Contract:
         where = f"{method} {path} -> {status}"
         found = self.operation(method, path)
         if found is None:
-            if status not in (404, 405):
-                raise ContractError(f"{where}: no operation of openapi.yaml matches, and only 404 or 405 may answer")
+            # Authentication comes before routing (nothing is learnt of /v1
+            # without it), then 404 or 405: the document's description.
+            unauthorized = status == 401 and (path == "/v1" or path.startswith("/v1/"))
+            if status not in (404, 405) and not unauthorized:
+                raise ContractError(f"{where}: no operation of openapi.yaml matches, and only 404 or 405 "
+                                    "(401 under /v1) may answer")
             if status == 405 and "allow" not in hdrs:
                 raise ContractError(f"{where}: a 405 without Allow")
-            response = self.resolve(self.spec["components"]["responses"]["Error"])
-            documented = {"allow"}
+            responses = self.spec["components"]["responses"]
+            response = self.resolve(responses["Unauthorized" if unauthorized else "Error"])
+            documented = {"allow"} if status == 405 else set()
+            for name, h in response.get("headers", {}).items():
+                documented.add(name.lower())
+                if self.resolve(h).get("required") and name.lower() not in hdrs:
+                    raise ContractError(f"{where}: required header {name} missing")
         else:
             template, op = found
             where = f"{method} {template} -> {status}"
