@@ -49,10 +49,40 @@ async function api(method, p, body) {
   return { status: res.status, data };
 }
 
+// Every answer the pages get, and every text message of their websockets,
+// one JSON object a line, for tests/board/test_web_console.py to hold
+// against api/openapi.yaml (the board tests' API contract). A JSON body is
+// kept whole; other bodies are not (their headers and type still count).
+const EXCHANGES = path.join(ARTIFACTS, "exchanges.jsonl");
+const pending = [];
+
+function record(entry) {
+  fs.appendFileSync(EXCHANGES, JSON.stringify(entry) + "\n");
+}
+
+function recordExchanges(page) {
+  page.on("response", (res) => {
+    pending.push((async () => {
+      const req = res.request();
+      const headers = await res.allHeaders();
+      const type = headers["content-type"] || "";
+      let body = null;
+      if (type.startsWith("application/json")) body = await res.text().catch(() => null);
+      record({ method: req.method(), url: res.url(), status: res.status(), headers, body });
+    })());
+  });
+  page.on("websocket", (ws) => {
+    ws.on("framereceived", ({ payload }) => {
+      if (typeof payload === "string") record({ ws: ws.url(), message: payload });
+    });
+  });
+}
+
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   contexts.push(context);
   const page = await context.newPage();
+  recordExchanges(page);
   page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
   page.on("console", (msg) => {
     // 401s of the login checks are expected; other errors are worth seeing.
@@ -115,11 +145,14 @@ async function screenshot(page, name) {
 }
 
 before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.writeFileSync(EXCHANGES, "");
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
 });
 
 after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
+  await Promise.all(pending);
   if (browser) await browser.close();
   // Whatever the test left behind.
   const { status } = await api("GET", `/v1/vms/${vmName}`);
