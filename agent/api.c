@@ -132,6 +132,8 @@ int api_route_lookup(const char *method, const char *path, const struct api_rout
                 if (!path_match(routes[i].path, path, NULL))
                         continue;
                 if (strcmp(routes[i].method, method) == 0) {
+                        if (allow_size > 0)
+                                allow[0] = '\0'; /* only a 405 says what else the path takes */
                         *ret = &routes[i];
                         return 0;
                 }

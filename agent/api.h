@@ -100,7 +100,7 @@ void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
 /* Pure routing. HEAD is looked up as GET. A route's path may hold "*"
  * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for
  * an unknown path, or -EOPNOTSUPP for a known path with another method, with
- * the methods it takes written to allow (e.g. "GET, HEAD"). */
+ * the methods it takes written to allow (e.g. "GET, HEAD"; "" otherwise). */
 int api_route_lookup(const char *method, const char *path, const struct api_route **ret,
                      char *allow, size_t allow_size);
 
