@@ -180,6 +180,12 @@ def board(request):
     board_cmd("down", port=port, timeout=180)
 
 
+def pytest_terminal_summary(terminalreporter):
+    c = contract()
+    terminalreporter.write_line(f"API contract (api/openapi.yaml): {c.answers} answers and {c.messages} "
+                                "websocket messages passed the check")
+
+
 def save_dom0_journal(b):
     """Keeps dom0's journal next to the serial log, for a failed run's reader."""
     if b.qemu_pid() is None:

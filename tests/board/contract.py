@@ -50,6 +50,7 @@ class Contract:
                 spec = yaml.safe_load(f)
         self.spec = spec
         self.resolver = jsonschema.RefResolver.from_schema(spec)
+        self.answers = self.messages = 0  # checked so far (conftest.py reports them)
         self.ops = []
         for template, item in spec["paths"].items():
             pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
@@ -80,6 +81,7 @@ class Contract:
     def check_ws_message(self, obj):
         """One JSON message a console websocket sent."""
         self.validate(obj, {"$ref": "#/components/schemas/WsServerMessage"}, "websocket message")
+        self.messages += 1
 
     def check_response(self, method, path, status, headers, body, complete=True):
         """headers: a case-insensitive mapping (or a list of pairs); body:
@@ -129,6 +131,7 @@ class Contract:
             if name in AGENT_HEADERS and name not in documented:
                 raise ContractError(f"{where}: header {name} is not documented for this answer")
         self.check_body(where, status, response, hdrs, body, complete)
+        self.answers += 1
 
     def check_body(self, where, status, response, hdrs, body, complete):
         content = response.get("content")
