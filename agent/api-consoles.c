@@ -40,19 +40,31 @@ static int parse_offset(const char *s, uint64_t *ret) {
 }
 
 /* ?from=OFFSET into *ret (the log's start if absent), or false with a 416
- * in the answer when it is not an offset the log holds. */
+ * in the answer when it is past the log's end or no offset at all. An
+ * offset below the log's start (its bytes removed by the budget) is taken:
+ * the caller says what was skipped. */
 static bool parse_from(struct api_call *call, struct console_log *log, uint64_t *ret) {
         const char *from = api_query(call, "from");
-        uint64_t start = console_log_start(log), end = console_log_end(log);
+        uint64_t end = console_log_end(log);
 
-        *ret = start;
-        if (from && (parse_offset(from, ret) < 0 || *ret < start || *ret > end)) {
+        *ret = console_log_start(log);
+        if (from && (parse_offset(from, ret) < 0 || *ret > end)) {
                 api_response_error(call->resp, ERROR_OFFSET_OUT_OF_RANGE, "from",
-                                   "from must be an offset between %llu and %llu", (unsigned long long) start,
-                                   (unsigned long long) end);
+                                   "from must be an offset of at most %llu, the log's end", (unsigned long long) end);
                 return false;
         }
         return true;
+}
+
+/* A reader asking for offsets the budget removed gets the log from its
+ * start, and a header that counts what it missed. */
+static uint64_t skip_removed(struct api_call *call, struct console_log *log, uint64_t off) {
+        uint64_t start = console_log_start(log);
+
+        if (off >= start)
+                return off;
+        api_response_header(call->resp, "X-Xvmd-Log-Skipped", "%llu", (unsigned long long) (start - off));
+        return start;
 }
 
 /* GET .../log?follow=1: the log from an offset on, then every byte as it is
@@ -112,7 +124,6 @@ static void follow(struct api_call *call, uint64_t offset) {
                                    CONSOLE_HUB_WATCHERS_MAX);
                 return;
         }
-        api_response_done(call->resp);
         call->resp->status = 200;
         call->resp->stream = &st->base;
         call->resp->content_type = "application/octet-stream";
@@ -129,11 +140,13 @@ void api_console_log(struct api_call *call) {
 
         if (!parse_from(call, log, &off))
                 return;
-        if (follow_arg && strcmp(follow_arg, "0") != 0) {
-                if (strcmp(follow_arg, "1") != 0)
-                        api_response_error(call->resp, ERROR_INVALID_FIELD, "follow", "follow must be 0 or 1");
-                else
-                        follow(call, off);
+        if (follow_arg && strcmp(follow_arg, "0") != 0 && strcmp(follow_arg, "1") != 0) {
+                api_response_error(call->resp, ERROR_INVALID_FIELD, "follow", "follow must be 0 or 1");
+                return;
+        }
+        off = skip_removed(call, log, off);
+        if (follow_arg && strcmp(follow_arg, "1") == 0) {
+                follow(call, off);
                 return;
         }
 
@@ -149,7 +162,6 @@ void api_console_log(struct api_call *call) {
                 api_response_error(call->resp, ERROR_INTERNAL, NULL, "reading the log failed: %s", strerror((int) -n));
                 return;
         }
-        api_response_done(call->resp);
         call->resp->status = 200;
         call->resp->raw = buf;
         call->resp->raw_size = (size_t) n;

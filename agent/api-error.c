@@ -3,6 +3,7 @@
  * errors meet HTTP. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api-internal.h"
 
@@ -68,6 +69,8 @@ static void response_error(struct api_response *resp, enum error_code code, cons
         }
         body = error ? json_pack("{s:o}", "error", error) : NULL;
         api_response_json(resp, api_error_status(code), body);
+        /* Headers of an answer that was under way are not the error's. */
+        memset(resp->extra, 0, sizeof(resp->extra));
 }
 
 void api_response_error(struct api_response *resp, enum error_code code, const char *field, const char *format,

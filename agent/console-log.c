@@ -28,6 +28,9 @@ struct console_log {
         int fd; /* the last segment, O_APPEND */
         struct segment *segments; /* ascending start, never empty once open */
         size_t n_segments, allocated;
+        uint64_t held; /* the segments' sizes together */
+        uint64_t budget; /* 0: unbounded */
+        uint64_t segment_max; /* a segment ends past this (a quarter of the budget); 0: never */
         bool dirty; /* appended since the last fdatasync */
 
         /* An earlier segment kept open between reads, or -1. */
@@ -222,6 +225,8 @@ int console_log_open(int dir_fd, const char *name, struct console_log **ret) {
         last = last_segment(l);
         if (last->size > UINT64_MAX - last->start)
                 return -EBADMSG;
+        for (size_t i = 0; i < l->n_segments; i++)
+                l->held += l->segments[i].size;
 
         *ret = TAKE_PTR(l);
         return 0;
@@ -254,9 +259,72 @@ size_t console_log_segments(const struct console_log *l) {
         return l->n_segments;
 }
 
+uint64_t console_log_bytes(const struct console_log *l) {
+        return l->held;
+}
+
+uint64_t console_log_removed(const struct console_log *l) {
+        return console_log_start(l);
+}
+
+uint64_t console_log_budget(const struct console_log *l) {
+        return l->budget;
+}
+
+/* Removes the oldest segment (never the last one). */
+static int remove_first(struct console_log *l) {
+        char name[SEGMENT_NAME_LEN + 1];
+
+        segment_name(l->segments[0].start, name);
+        if (unlinkat(l->dir_fd, name, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+        l->held -= l->segments[0].size;
+        memmove(l->segments, l->segments + 1, (l->n_segments - 1) * sizeof(*l->segments));
+        l->n_segments--;
+        if (l->read_fd >= 0) {
+                if (l->read_index == 0)
+                        l->read_fd = safe_close(l->read_fd);
+                else
+                        l->read_index--;
+        }
+        return 0;
+}
+
+/* Whole old segments go while the log holds more than its budget, or has
+ * as many segments as it may. */
+static void trim(struct console_log *l) {
+        while (l->n_segments > 1 &&
+               ((l->budget > 0 && l->held > l->budget) || l->n_segments >= CONSOLE_LOG_SEGMENTS_MAX))
+                if (remove_first(l) < 0)
+                        return; /* tried again at the next append */
+}
+
+void console_log_set_budget(struct console_log *l, uint64_t max_bytes) {
+        if (max_bytes > 0 && max_bytes < CONSOLE_LOG_BUDGET_MIN)
+                max_bytes = CONSOLE_LOG_BUDGET_MIN;
+        l->budget = max_bytes;
+        l->segment_max = max_bytes / 4;
+        trim(l);
+}
+
 void console_log_set_on_append(struct console_log *l, console_log_append_cb cb, void *userdata) {
         l->on_append = cb;
         l->userdata = userdata;
+}
+
+/* How much of chunk the last segment takes before it is full, starting a new
+ * segment first if it is (a failure to start one leaves the old one to grow). */
+static size_t segment_room(struct console_log *l, size_t chunk) {
+        uint64_t size = last_segment(l)->size;
+
+        if (l->segment_max == 0)
+                return chunk;
+        if (size >= l->segment_max) {
+                if (console_log_rotate(l) < 0)
+                        return chunk;
+                size = 0;
+        }
+        return l->segment_max - size < chunk ? (size_t) (l->segment_max - size) : chunk;
 }
 
 int console_log_append(struct console_log *l, const void *data, size_t n) {
@@ -270,7 +338,7 @@ int console_log_append(struct console_log *l, const void *data, size_t n) {
                 return -EFBIG;
 
         while (done < n) {
-                size_t chunk = n - done;
+                size_t chunk = segment_room(l, n - done);
                 ssize_t k;
 
                 if (chunk > SSIZE_MAX)
@@ -287,14 +355,14 @@ int console_log_append(struct console_log *l, const void *data, size_t n) {
                         break;
                 }
                 done += (size_t) k;
+                last_segment(l)->size += (uint64_t) k;
+                l->held += (uint64_t) k;
+                l->dirty = true;
         }
 
-        if (done > 0) {
-                last_segment(l)->size += done;
-                l->dirty = true;
-                if (l->on_append)
-                        l->on_append(l, l->userdata);
-        }
+        trim(l);
+        if (done > 0 && l->on_append)
+                l->on_append(l, l->userdata);
         return r;
 }
 

@@ -15,6 +15,12 @@
  * since the last sync, never bytes of an earlier segment (rotation syncs it).
  * One fdatasync per append would cost a disk flush per guest line.
  *
+ * Budget: with console_log_set_budget(), the log holds at most about that
+ * many bytes: a segment ends once it holds a quarter of the budget, and past
+ * the budget whole segments go, oldest first. Offsets never change; the
+ * first offset still held (console_log_start()) moves up, and every byte
+ * below it was removed by the budget (console_log_removed()).
+ *
  * Not thread-safe: one owner, e.g. the event loop. */
 #pragma once
 
@@ -25,9 +31,14 @@
 
 struct console_log;
 
-/* A guard against a loop of reboots making segments without end; the disk
- * budget (to come) removes old segments long before. */
+/* A guard against a loop of reboots making segments without end: past it
+ * the oldest segments go, as past the byte budget. */
 #define CONSOLE_LOG_SEGMENTS_MAX 4096
+
+/* The byte budget (console_log_set_budget()): at least this much, and each
+ * segment holds at most a quarter of it, so that the budget frees space in
+ * steps of a segment. */
+#define CONSOLE_LOG_BUDGET_MIN (64ULL * 1024)
 
 /* Called after every append that added bytes, with the log and userdata.
  * It may read the log but must not append to, rotate or free it. */
@@ -46,16 +57,27 @@ struct console_log *console_log_free(struct console_log *l);
 DEFINE_CLEANUP_FUNC(struct console_log, console_log_free);
 
 /* Appends all n bytes (a guest's data: any size), retrying short writes and
- * EINTR. Returns 0, or -errno; after an error, the bytes that made it are
- * those between console_log_end() before and after the call (they keep their
- * offsets, the rest were not written), so a caller can retry exactly the
- * remainder. -EFBIG if the offsets would pass 2^64. */
+ * EINTR, starting a new segment where the budget wants one and removing the
+ * oldest past it. Returns 0, or -errno; after an error, the bytes that made
+ * it are those between console_log_end() before and after the call (they
+ * keep their offsets, the rest were not written), so a caller can retry
+ * exactly the remainder. -EFBIG if the offsets would pass 2^64. A failure to
+ * start a segment or to remove one is not an error of the append (the log
+ * keeps growing its current segment, and tries again at the next). */
 int console_log_append(struct console_log *l, const void *data, size_t n);
 
 /* The first offset still stored (0 until old segments are removed) and the
  * offset the next appended byte will get. */
 uint64_t console_log_start(const struct console_log *l);
 uint64_t console_log_end(const struct console_log *l);
+
+/* Bounds the log to about max_bytes (at least CONSOLE_LOG_BUDGET_MIN; 0:
+ * unbounded, the default): applied at once, and at every append. */
+void console_log_set_budget(struct console_log *l, uint64_t max_bytes);
+uint64_t console_log_budget(const struct console_log *l);
+/* The bytes held on disk, and those the budget removed (all below start). */
+uint64_t console_log_bytes(const struct console_log *l);
+uint64_t console_log_removed(const struct console_log *l);
 
 /* Copies up to max bytes from offset on, across segment boundaries. Returns
  * the count (0 only at offset == end or max == 0), -ERANGE past the end,

@@ -179,6 +179,19 @@ static int field_start(const json_t *v, struct vm_spec *s, struct error *err) {
         return 0;
 }
 
+static int field_log_max_bytes(const json_t *v, struct vm_spec *s, struct error *err) {
+        json_int_t i;
+
+        if (!json_is_integer(v))
+                return fail(err, ERROR_INVALID_FIELD, "log_max_bytes", "log_max_bytes must be an integer");
+        i = json_integer_value(v);
+        if (i < (json_int_t) VM_LOG_MAX_BYTES_MIN || i > (json_int_t) VM_LOG_MAX_BYTES_MAX)
+                return fail(err, ERROR_OUT_OF_RANGE, "log_max_bytes", "log_max_bytes must be between %llu and %llu",
+                            (unsigned long long) VM_LOG_MAX_BYTES_MIN, (unsigned long long) VM_LOG_MAX_BYTES_MAX);
+        s->log_max_bytes = (uint64_t) i;
+        return 0;
+}
+
 static int field_uuid(const json_t *v, struct vm_spec *s, struct error *err) {
         const char *u = json_string_value(v);
         unsigned b[16];
@@ -209,12 +222,19 @@ static const struct field fields[] = {
         { "cmdline", field_cmdline, false, true, true },
         { "consoles", field_consoles, false, true, true },
         { "disks", field_disks, false, true, true },
+        { "log_max_bytes", field_log_max_bytes, false, true, true },
         { "start", field_start, false, true, false },
         { "uuid", field_uuid, true, false, true },
 };
 
 static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct error *err) {
-        struct vm_spec s = { .vcpus = 1, .memory_mib = 256, .vuart = true, .start = true };
+        struct vm_spec s = {
+                .vcpus = 1,
+                .memory_mib = 256,
+                .vuart = true,
+                .start = true,
+                .log_max_bytes = VM_LOG_MAX_BYTES_DEFAULT,
+        };
         const char *key;
         json_t *v;
 
@@ -269,10 +289,11 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
 
         snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
                  u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*}", "name", s->name, "uuid", uuid, "vcpus",
+        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I}", "name", s->name, "uuid", uuid, "vcpus",
                          (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
                          "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
-                         "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks);
+                         "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
+                         (json_int_t) s->log_max_bytes);
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {

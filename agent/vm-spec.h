@@ -19,6 +19,10 @@
 #define VM_MEMORY_MIB_MIN 32
 #define VM_MEMORY_MIB_MAX (1024 * 1024) /* 1 TiB: Xen's guest RAM banks hold 3 GiB + 1016 GiB */
 #define VM_DISKS_MAX 8          /* xvda..xvdh */
+/* Each console's log budget (console-log.h): oldest bytes go past it. */
+#define VM_LOG_MAX_BYTES_DEFAULT (16ULL * 1024 * 1024)
+#define VM_LOG_MAX_BYTES_MIN (64ULL * 1024)
+#define VM_LOG_MAX_BYTES_MAX (1024ULL * 1024 * 1024)
 
 /* A PV disk: an image from the store, seen by the guest as xvd<a + index>. */
 struct vm_disk {
@@ -38,6 +42,7 @@ struct vm_spec {
         uint8_t uuid[16];
         struct vm_disk disks[VM_DISKS_MAX];
         unsigned n_disks;
+        uint64_t log_max_bytes;                 /* per console */
 };
 
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
@@ -48,7 +53,9 @@ bool spec_name_is_valid(const char *s, size_t max);
  * must not be silently ignored). Defaults: vcpus 1, memory_mib 256,
  * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true.
  * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
- * false}; an image may appear once. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
+ * false}; an image may appear once. log_max_bytes (each console's log
+ * budget) defaults to VM_LOG_MAX_BYTES_DEFAULT, also for a spec stored
+ * before it existed. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
 int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct error *err);
 
 /* Whether the spec names image name (as kernel, ramdisk or a disk). */

@@ -15,6 +15,7 @@
  * Failures nobody asked about (a guest's reboot that cannot be rebuilt, a
  * state save after the guest powered off) are logged here, once; those a
  * request caused go back to it in its struct error. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include "fileio.h"
 #include "log.h"
 #include "vm.h"
+
+static_assert(VM_LOG_MAX_BYTES_MIN >= CONSOLE_LOG_BUDGET_MIN, "every spec's budget is one the log takes");
 
 static const char *const console_names[_VM_CONSOLE_MAX] = {
         [VM_CONSOLE_PV] = "pv",
@@ -167,6 +170,7 @@ static int vm_open_logs(struct vm *vm) {
                         r = console_hub_new(vm->owner->event, vm->logs[c], &vm->hubs[c]);
                 if (r < 0)
                         return r;
+                console_log_set_budget(vm->logs[c], vm->spec.log_max_bytes);
         }
         return 0;
 }
@@ -291,6 +295,11 @@ int vm_start(struct vm *vm, struct error *err) {
                 return r;
         }
         vm->domid = b.domid;
+        /* Each boot's output starts a segment of its own. */
+        for (int k = 0; k < _VM_CONSOLE_MAX; k++)
+                if (vm->logs[k] && (r = console_log_rotate(vm->logs[k])) < 0)
+                        log_warning_errno(r, "VM %s: starting a new segment of its %s log failed, ignoring",
+                                          vm->spec.name, console_names[k]);
         r = vm_attach_consoles(vm, &b);
         if (r < 0) {
                 vm_teardown(vm);
@@ -474,10 +483,15 @@ json_t *vm_to_json(const struct vm *vm) {
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 if (!vm->logs[c])
                         continue;
+                const struct console_log *l = vm->logs[c];
+
                 json_object_set_new(consoles, console_names[c],
-                                    json_pack("{s:I,s:I,s:b}", "log_start",
-                                              (json_int_t) console_log_start(vm->logs[c]), "log_end",
-                                              (json_int_t) console_log_end(vm->logs[c]), "connected",
+                                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "log_start",
+                                              (json_int_t) console_log_start(l), "log_end",
+                                              (json_int_t) console_log_end(l), "log_bytes",
+                                              (json_int_t) console_log_bytes(l), "log_max_bytes",
+                                              (json_int_t) console_log_budget(l), "log_removed",
+                                              (json_int_t) console_log_removed(l), "connected",
                                               vm->backends[c] != NULL));
         }
         return json_pack("{s:s,s:s,s:o,s:I,s:o,s:o}", "name", vm->spec.name, "state", vm_state_to_string(vm->state),

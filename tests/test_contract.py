@@ -16,9 +16,12 @@ JSON = {"Content-Type": "application/json"}
 VM = {
     "name": "g1", "state": "running", "domid": 3, "boot_count": 1,
     "spec": {"name": "g1", "uuid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "vcpus": 1, "memory_mib": 128,
-             "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": []},
-    "consoles": {"pv": {"log_start": 0, "log_end": 10, "connected": True},
-                 "vuart": {"log_start": 0, "log_end": 0, "connected": True}},
+             "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": [],
+             "log_max_bytes": 16777216},
+    "consoles": {"pv": {"log_start": 4, "log_end": 10, "log_bytes": 6, "log_max_bytes": 16777216, "log_removed": 4,
+                        "connected": True},
+                 "vuart": {"log_start": 0, "log_end": 0, "log_bytes": 0, "log_max_bytes": 16777216, "log_removed": 0,
+                           "connected": True}},
 }
 ERROR = {"error": {"code": "vm_not_found", "message": "there is no VM named x", "field": "name"}}
 
@@ -41,6 +44,9 @@ def test_good_answers_pass(c):
     c.check_response("GET", "/v1/vms/g1/consoles/pv/log?from=3", 200,
                      {"Content-Type": "application/octet-stream", "X-Xvmd-Log-Start": "3", "X-Xvmd-Log-End": "9"},
                      b"abcdef")
+    c.check_response("GET", "/v1/vms/g1/consoles/pv/log?from=0", 200,
+                     {"Content-Type": "application/octet-stream", "X-Xvmd-Log-Start": "4", "X-Xvmd-Log-End": "10",
+                      "X-Xvmd-Log-Skipped": "4"}, b"abcdef")
     c.check_response("GET", "/v1/host", 401,
                      {"Content-Type": "application/json", "WWW-Authenticate": 'Bearer realm="xvmd"'},
                      body({"error": {"code": "unauthorized", "message": "no"}}))

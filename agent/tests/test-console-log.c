@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -490,6 +491,88 @@ static void test_rotate_name_taken(void **state) {
         console_log_free(l);
 }
 
+/* The bytes the files of dir "console" hold together, as the disk sees it. */
+static uint64_t bytes_on_disk(struct test_dir *f) {
+        int dfd = openat(f->dfd, "console", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fdopendir(dfd);
+        struct dirent *de;
+        uint64_t total = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                struct stat st;
+
+                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+                        total += (uint64_t) st.st_size;
+        }
+        closedir(d);
+        return total;
+}
+
+/* A budget: segments of a quarter of it, whole old ones removed past it,
+ * offsets unchanged, the newest bytes always held, and it all survives a
+ * reopen. */
+#define BUDGET (256 * 1024)
+static void test_budget(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *l = open_log(f);
+        uint64_t total = 0;
+
+        console_log_set_budget(l, BUDGET);
+        assert_int_equal(console_log_budget(l), BUDGET);
+        /* 3 MiB in pieces of odd sizes, some larger than a segment. */
+        for (size_t n = 1000; total < 3 * 1024 * 1024; n = n * 7 % 150001 + 1) {
+                append_pattern(l, n);
+                total += n;
+                assert_true(console_log_bytes(l) <= BUDGET + n);
+                assert_int_equal(console_log_bytes(l) + console_log_removed(l), total);
+                assert_int_equal(console_log_end(l), total);
+        }
+        assert_true(console_log_removed(l) > 0);
+        assert_int_equal(console_log_removed(l), console_log_start(l));
+        assert_true(console_log_bytes(l) <= BUDGET);
+        assert_true(console_log_bytes(l) >= BUDGET - BUDGET / 4);
+        assert_int_equal(bytes_on_disk(f), console_log_bytes(l));
+        /* Every segment but the last is full; the budget holds 4 or 5. */
+        assert_true(console_log_segments(l) >= 4 && console_log_segments(l) <= 5);
+        /* What is held is the newest, exactly; below start is gone. */
+        assert_pattern(l, console_log_start(l), (size_t) console_log_bytes(l));
+        assert_int_equal(console_log_read(l, console_log_start(l) - 1, (uint8_t[1]) { 0 }, 1), -ENODATA);
+        assert_int_equal(console_log_seek_data(l, 0), console_log_start(l));
+
+        /* A reopen finds the same. */
+        total = console_log_start(l);
+        l = console_log_free(l);
+        l = open_log(f);
+        assert_int_equal(console_log_start(l), total);
+        assert_int_equal(console_log_bytes(l) + console_log_removed(l), console_log_end(l));
+        /* A smaller budget applies at once (whole segments: the last one
+         * stays whatever its size), and to what comes next. */
+        console_log_set_budget(l, BUDGET / 2);
+        assert_true(console_log_start(l) > total);
+        assert_true(console_log_bytes(l) <= BUDGET / 2);
+        append_pattern(l, BUDGET);
+        assert_true(console_log_bytes(l) <= BUDGET / 2);
+        assert_pattern(l, console_log_start(l), (size_t) console_log_bytes(l));
+        assert_int_equal(bytes_on_disk(f), console_log_bytes(l));
+        console_log_free(l);
+}
+
+/* A budget below the minimum is the minimum. */
+static void test_budget_minimum(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *l = open_log(f);
+
+        console_log_set_budget(l, 1);
+        assert_int_equal(console_log_budget(l), CONSOLE_LOG_BUDGET_MIN);
+        append_pattern(l, 4 * CONSOLE_LOG_BUDGET_MIN);
+        assert_true(console_log_bytes(l) <= CONSOLE_LOG_BUDGET_MIN);
+        assert_true(console_log_bytes(l) > 0);
+        console_log_set_budget(l, 0);
+        assert_int_equal(console_log_budget(l), 0);
+        console_log_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_empty, test_dir_setup, test_dir_teardown),
@@ -507,6 +590,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_on_append, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_partial_append, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_rotate_name_taken, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_budget, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_budget_minimum, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

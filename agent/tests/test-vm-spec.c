@@ -71,6 +71,34 @@ static void test_defaults(void **state) {
         assert_true(s.vuart);
         assert_true(s.start);
         assert_int_equal(s.n_disks, 0);
+        assert_int_equal(s.log_max_bytes, VM_LOG_MAX_BYTES_DEFAULT);
+}
+
+/* Each console's log budget: bounded both ways, kept on disk, and the
+ * default for a spec stored before it existed. */
+static void test_log_max_bytes(void **state) {
+        struct error e;
+        struct vm_spec s, back;
+        json_t *j;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"log_max_bytes\":4194304}", &s, &e), 0);
+        assert_int_equal(s.log_max_bytes, 4194304);
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"log_max_bytes\":65535}", 400, "out_of_range",
+                     "log_max_bytes");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"log_max_bytes\":1073741825}", 400, "out_of_range",
+                     "log_max_bytes");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"log_max_bytes\":\"16M\"}", 400, "invalid_field",
+                     "log_max_bytes");
+        j = vm_spec_to_json(&s);
+        assert_int_equal(json_integer_value(json_object_get(j, "log_max_bytes")), 4194304);
+        json_object_set_new(j, "uuid", json_string("00112233-4455-6677-8899-aabbccddeeff"));
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.log_max_bytes, 4194304);
+        json_object_del(j, "log_max_bytes");
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.log_max_bytes, VM_LOG_MAX_BYTES_DEFAULT);
+        json_decref(j);
 }
 
 static void test_full(void **state) {
@@ -247,6 +275,7 @@ int main(void) {
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_full),
+                cmocka_unit_test(test_log_max_bytes),
                 cmocka_unit_test(test_bad_fields),
                 cmocka_unit_test(test_disks),
                 cmocka_unit_test(test_disk_round_trip),

@@ -34,7 +34,8 @@ SPEC = os.path.join(ROOT, "api", "openapi.yaml")
 # Headers the agent itself adds (http-server.c, api-*.c); the rest (Date,
 # Content-Length, Connection, Transfer-Encoding, ...) are libmicrohttpd's.
 AGENT_HEADERS = {"set-cookie", "cache-control", "content-security-policy", "x-frame-options",
-                 "x-content-type-options", "x-xvmd-log-start", "x-xvmd-log-end", "www-authenticate",
+                 "x-content-type-options", "x-xvmd-log-start", "x-xvmd-log-end", "x-xvmd-log-skipped",
+                 "www-authenticate",
                  "upgrade", "sec-websocket-accept", "sec-websocket-version", "allow"}
 METHODS = ("get", "put", "post", "delete", "patch")
 
