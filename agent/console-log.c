@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "console-log.h"
@@ -39,6 +40,20 @@ struct console_log {
 
         console_log_append_cb on_append;
         void *userdata;
+        console_log_remove_cb on_remove;
+        void *remove_userdata;
+
+        struct console_log_pool *pool;  /* or NULL */
+        struct console_log *pool_next, *pool_prev;
+};
+
+struct console_log_pool {
+        int fs_fd;                      /* borrowed: a directory of the file system */
+        uint64_t max_bytes;             /* 0: no total budget */
+        uint64_t keep_free;             /* 0: no floor */
+        uint64_t held;                  /* its logs' bytes together */
+        uint64_t unchecked;             /* appended since free space was last looked at */
+        struct console_log *logs;
 };
 
 static void closedirp(DIR **d) {
@@ -235,6 +250,7 @@ int console_log_open(int dir_fd, const char *name, struct console_log **ret) {
 struct console_log *console_log_free(struct console_log *l) {
         if (!l)
                 return NULL;
+        console_log_set_pool(l, NULL);
         if (l->fd >= 0 && l->dirty)
                 (void) fdatasync(l->fd);
         safe_close(l->read_fd);
@@ -271,14 +287,25 @@ uint64_t console_log_budget(const struct console_log *l) {
         return l->budget;
 }
 
-/* Removes the oldest segment (never the last one). */
-static int remove_first(struct console_log *l) {
+/* Adds (or takes) bytes to the log's count and its pool's. */
+static void count(struct console_log *l, uint64_t n, bool add) {
+        l->held = add ? l->held + n : l->held - n;
+        if (l->pool) {
+                l->pool->held = add ? l->pool->held + n : l->pool->held - n;
+                if (add)
+                        l->pool->unchecked += n;
+        }
+}
+
+/* Removes the oldest segment (never the last one), and says so. */
+static int remove_first(struct console_log *l, enum console_log_removal why) {
         char name[SEGMENT_NAME_LEN + 1];
+        uint64_t size = l->segments[0].size;
 
         segment_name(l->segments[0].start, name);
         if (unlinkat(l->dir_fd, name, 0) < 0 && errno != ENOENT)
                 return negative_errno();
-        l->held -= l->segments[0].size;
+        count(l, size, false);
         memmove(l->segments, l->segments + 1, (l->n_segments - 1) * sizeof(*l->segments));
         l->n_segments--;
         if (l->read_fd >= 0) {
@@ -287,6 +314,8 @@ static int remove_first(struct console_log *l) {
                 else
                         l->read_index--;
         }
+        if (l->on_remove && size > 0)
+                l->on_remove(l, size, why, l->remove_userdata);
         return 0;
 }
 
@@ -295,8 +324,114 @@ static int remove_first(struct console_log *l) {
 static void trim(struct console_log *l) {
         while (l->n_segments > 1 &&
                ((l->budget > 0 && l->held > l->budget) || l->n_segments >= CONSOLE_LOG_SEGMENTS_MAX))
-                if (remove_first(l) < 0)
+                if (remove_first(l, CONSOLE_LOG_REMOVED_BUDGET) < 0)
                         return; /* tried again at the next append */
+}
+
+/* The pool's log holding the most bytes that it can give (a segment besides
+ * its last): the chattiest console pays first. */
+static struct console_log *pool_victim(const struct console_log_pool *p) {
+        struct console_log *best = NULL;
+
+        for (struct console_log *l = p->logs; l; l = l->pool_next)
+                if (l->n_segments > 1 && (!best || l->held > best->held))
+                        best = l;
+        return best;
+}
+
+static uint64_t fs_avail(const struct console_log_pool *p) {
+        struct statvfs st;
+
+        if (fstatvfs(p->fs_fd, &st) < 0)
+                return UINT64_MAX; /* cannot tell: the writes will */
+        return (uint64_t) st.f_bavail * st.f_frsize;
+}
+
+/* Whole old segments go, from the biggest logs first, while the pool holds
+ * more than its budget or the file system has less free than its floor
+ * (looked at once per CONSOLE_LOG_POOL_CHECK_BYTES appended, not at every
+ * append). */
+static void pool_trim(struct console_log_pool *p, bool check_now) {
+        uint64_t avail = UINT64_MAX;
+
+        if (p->keep_free > 0 && (check_now || p->unchecked >= CONSOLE_LOG_POOL_CHECK_BYTES)) {
+                avail = fs_avail(p);
+                p->unchecked = 0;
+        }
+        while ((p->max_bytes > 0 && p->held > p->max_bytes) || avail < p->keep_free) {
+                struct console_log *l = pool_victim(p);
+                uint64_t size;
+
+                if (!l)
+                        return;
+                size = l->segments[0].size;
+                if (remove_first(l, CONSOLE_LOG_REMOVED_POOL) < 0)
+                        return;
+                if (avail != UINT64_MAX)
+                        avail = avail + size < avail ? UINT64_MAX : avail + size;
+        }
+}
+
+int console_log_pool_new(int fs_fd, struct console_log_pool **ret) {
+        struct console_log_pool *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        p->fs_fd = fs_fd;
+        *ret = p;
+        return 0;
+}
+
+struct console_log_pool *console_log_pool_free(struct console_log_pool *p) {
+        if (!p)
+                return NULL;
+        while (p->logs)
+                console_log_set_pool(p->logs, NULL);
+        free(p);
+        return NULL;
+}
+
+void console_log_pool_set_limits(struct console_log_pool *p, uint64_t max_bytes, uint64_t keep_free) {
+        p->max_bytes = max_bytes;
+        p->keep_free = keep_free;
+        pool_trim(p, true);
+}
+
+uint64_t console_log_pool_bytes(const struct console_log_pool *p) {
+        return p->held;
+}
+
+void console_log_pool_limits(const struct console_log_pool *p, uint64_t *max_bytes, uint64_t *keep_free) {
+        *max_bytes = p->max_bytes;
+        *keep_free = p->keep_free;
+}
+
+void console_log_set_pool(struct console_log *l, struct console_log_pool *p) {
+        if (l->pool) {
+                if (l->pool_prev)
+                        l->pool_prev->pool_next = l->pool_next;
+                else
+                        l->pool->logs = l->pool_next;
+                if (l->pool_next)
+                        l->pool_next->pool_prev = l->pool_prev;
+                l->pool->held -= l->held;
+                l->pool = NULL;
+                l->pool_next = l->pool_prev = NULL;
+        }
+        if (!p)
+                return;
+        l->pool = p;
+        l->pool_next = p->logs;
+        if (p->logs)
+                p->logs->pool_prev = l;
+        p->logs = l;
+        p->held += l->held;
+        pool_trim(p, false);
+}
+
+void console_log_set_on_remove(struct console_log *l, console_log_remove_cb cb, void *userdata) {
+        l->on_remove = cb;
+        l->remove_userdata = userdata;
 }
 
 void console_log_set_budget(struct console_log *l, uint64_t max_bytes) {
@@ -356,11 +491,13 @@ int console_log_append(struct console_log *l, const void *data, size_t n) {
                 }
                 done += (size_t) k;
                 last_segment(l)->size += (uint64_t) k;
-                l->held += (uint64_t) k;
+                count(l, (uint64_t) k, true);
                 l->dirty = true;
         }
 
         trim(l);
+        if (l->pool)
+                pool_trim(l->pool, r == -ENOSPC || r == -EDQUOT);
         if (done > 0 && l->on_append)
                 l->on_append(l, l->userdata);
         return r;

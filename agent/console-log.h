@@ -106,3 +106,37 @@ size_t console_log_segments(const struct console_log *l);
 
 /* Replaces the append callback; cb NULL removes it. */
 void console_log_set_on_append(struct console_log *l, console_log_append_cb cb, void *userdata);
+
+/* Why old bytes went. */
+enum console_log_removal {
+        CONSOLE_LOG_REMOVED_BUDGET,     /* the log's own budget */
+        CONSOLE_LOG_REMOVED_POOL,       /* its pool's: all logs together, or the file system's free floor */
+};
+
+/* Called after a segment was removed, with its size (bytes below the new
+ * start); it may read the log. */
+typedef void (*console_log_remove_cb)(struct console_log *l, uint64_t bytes, enum console_log_removal why,
+                                      void *userdata);
+void console_log_set_on_remove(struct console_log *l, console_log_remove_cb cb, void *userdata);
+
+/* A pool: the logs that share one file system, with a budget for all of
+ * them together and a floor of free space on the file system kept free
+ * (journald's SystemMaxUse and SystemKeepFree). Past either, whole old
+ * segments go, from the log holding the most bytes first (the chattiest
+ * console pays, not the quiet ones' history); never a log's last segment.
+ * Free space is looked at after every CONSOLE_LOG_POOL_CHECK_BYTES appended
+ * to the pool, and at once when a write found the disk full. */
+#define CONSOLE_LOG_POOL_CHECK_BYTES (1024 * 1024)
+struct console_log_pool;
+/* fs_fd (borrowed) is a directory of the file system the logs are on. No
+ * limits until console_log_pool_set_limits(). */
+int console_log_pool_new(int fs_fd, struct console_log_pool **ret);
+/* Its logs leave it (they stay open). Takes NULL. */
+struct console_log_pool *console_log_pool_free(struct console_log_pool *p);
+DEFINE_CLEANUP_FUNC(struct console_log_pool, console_log_pool_free);
+/* 0 for either: no such limit. Applied at once. */
+void console_log_pool_set_limits(struct console_log_pool *p, uint64_t max_bytes, uint64_t keep_free);
+void console_log_pool_limits(const struct console_log_pool *p, uint64_t *max_bytes, uint64_t *keep_free);
+uint64_t console_log_pool_bytes(const struct console_log_pool *p);
+/* Moves the log into pool p (NULL: out of any), which applies at once. */
+void console_log_set_pool(struct console_log *l, struct console_log_pool *p);

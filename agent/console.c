@@ -83,7 +83,7 @@ static void schedule_retry(struct console_backend *b) {
 static int pump(struct console_backend *b) {
         uint8_t buf[CONSOLE_RING_OUT_SIZE];
         bool progress = false;
-        uint64_t before, removed;
+        uint64_t before;
         ssize_t n;
         int r;
 
@@ -96,15 +96,7 @@ static int pump(struct console_backend *b) {
                 if (n == 0)
                         break;
                 before = console_log_end(b->log);
-                removed = console_log_removed(b->log);
                 r = console_log_append(b->log, buf, (size_t) n);
-                if (console_log_removed(b->log) != removed)
-                        log_info("The console log of %s removed its oldest %llu bytes to stay within its budget "
-                                 "of %llu bytes; it now holds offsets %llu to %llu.", b->name,
-                                 (unsigned long long) (console_log_removed(b->log) - removed),
-                                 (unsigned long long) console_log_budget(b->log),
-                                 (unsigned long long) console_log_start(b->log),
-                                 (unsigned long long) console_log_end(b->log));
                 if (r < 0) {
                         /* Consume what the log took (it keeps its offsets);
                          * the rest stays in the ring and the guest waits. */

@@ -1,5 +1,7 @@
 /* main.c: owns the command line; everything else belongs to the manager. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,18 +16,39 @@ static void help(void) {
                "                       stricter (default /etc/xvmd/token)\n"
                "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
                "  --web-dir PATH       the web console's files (default /usr/share/xvmd/web)\n"
+               "  --logs-max-bytes N   all console logs together hold at most N bytes\n"
+               "                       (default: a quarter of the state file system; 0: no limit)\n"
+               "  --logs-keep-free N   keep N bytes of the state file system free of logs\n"
+               "                       (default: 15 %% of it; 0: no floor)\n"
                "  --help               show this help\n"
                "  --version            show the version\n");
 }
 
+/* A decimal number of bytes (no suffix), below UINT64_MAX. */
+static int parse_bytes(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        if (!*s || *s == '-')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || *end || v >= UINT64_MAX)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
-        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_VERSION };
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "web-dir", required_argument, NULL, ARG_WEB_DIR },
+                { "logs-max-bytes", required_argument, NULL, ARG_LOGS_MAX },
+                { "logs-keep-free", required_argument, NULL, ARG_LOGS_FREE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -45,6 +68,15 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                         break;
                 case ARG_WEB_DIR:
                         config->web_dir = optarg;
+                        break;
+                case ARG_LOGS_MAX:
+                case ARG_LOGS_FREE:
+                        if (parse_bytes(optarg, c == ARG_LOGS_MAX ? &config->logs_max_bytes
+                                                                  : &config->logs_keep_free) < 0) {
+                                fprintf(stderr, "xvmd: %s wants a number of bytes, not '%s'\n",
+                                        c == ARG_LOGS_MAX ? "--logs-max-bytes" : "--logs-keep-free", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case 'h':
                         help();

@@ -133,6 +133,20 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
         vms_set_transition_hook(m->vms, on_transition, NULL);
+        {
+                uint64_t max_bytes, keep_free, bytes;
+
+                vms_log_limits(m->vms, &max_bytes, &keep_free, &bytes);
+                if (config->logs_max_bytes != UINT64_MAX)
+                        max_bytes = config->logs_max_bytes;
+                if (config->logs_keep_free != UINT64_MAX)
+                        keep_free = config->logs_keep_free;
+                vms_set_log_limits(m->vms, max_bytes, keep_free);
+                vms_log_limits(m->vms, &max_bytes, &keep_free, &bytes);
+                log_info("Console logs: %llu bytes held; at most %llu in all (0: no limit), keeping %llu bytes of %s "
+                         "free.", (unsigned long long) bytes, (unsigned long long) max_bytes,
+                         (unsigned long long) keep_free, m->state_dir);
+        }
         if (!vms_have_xen(m->vms))
                 log_warning("No access to Xen's toolstack interfaces: VM routes will answer 503.");
         r = console_ws_new(m->event, m->vms, &m->viewers);

@@ -3,6 +3,8 @@
  * the HTTP server. Set up in that order and torn down in the reverse. */
 #pragma once
 
+#include <stdint.h>
+
 #include "macro.h"
 
 struct manager_config {
@@ -10,6 +12,11 @@ struct manager_config {
         const char *token_file;
         const char *state_dir;
         const char *web_dir;    /* the web console's files */
+        /* All console logs together: at most this many bytes, and this much
+         * of the state file system kept free; UINT64_MAX: the defaults
+         * (vms.h), 0: no such limit. */
+        uint64_t logs_max_bytes;
+        uint64_t logs_keep_free;
 };
 
 #define MANAGER_CONFIG_DEFAULT                         \
@@ -18,6 +25,8 @@ struct manager_config {
                 .token_file = "/etc/xvmd/token",       \
                 .state_dir = "/var/lib/xvmd",          \
                 .web_dir = "/usr/share/xvmd/web",      \
+                .logs_max_bytes = UINT64_MAX,          \
+                .logs_keep_free = UINT64_MAX,          \
         })
 
 struct manager;

@@ -159,6 +159,23 @@ void vm_free(struct vm *vm) {
         free(vm);
 }
 
+/* Old bytes of a log went: the journal says when, how much and why. */
+static void on_log_remove(struct console_log *l, uint64_t bytes, enum console_log_removal why, void *userdata) {
+        struct vm *vm = userdata;
+        const char *name = vm->logs[VM_CONSOLE_PV] == l ? "pv" : "vuart";
+
+        if (why == CONSOLE_LOG_REMOVED_BUDGET)
+                log_info("The console log of %s/%s removed its oldest %llu bytes to stay within its budget of %llu "
+                         "bytes; it now holds offsets %llu to %llu.", vm->spec.name, name, (unsigned long long) bytes,
+                         (unsigned long long) console_log_budget(l), (unsigned long long) console_log_start(l),
+                         (unsigned long long) console_log_end(l));
+        else
+                log_notice("The console log of %s/%s removed its oldest %llu bytes to keep all logs within their "
+                           "budget and the state file system's free floor; it now holds offsets %llu to %llu.",
+                           vm->spec.name, name, (unsigned long long) bytes, (unsigned long long) console_log_start(l),
+                           (unsigned long long) console_log_end(l));
+}
+
 static int vm_open_logs(struct vm *vm) {
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 int r;
@@ -170,7 +187,9 @@ static int vm_open_logs(struct vm *vm) {
                         r = console_hub_new(vm->owner->event, vm->logs[c], &vm->hubs[c]);
                 if (r < 0)
                         return r;
+                console_log_set_on_remove(vm->logs[c], on_log_remove, vm);
                 console_log_set_budget(vm->logs[c], vm->spec.log_max_bytes);
+                console_log_set_pool(vm->logs[c], vm->owner->logs);
         }
         return 0;
 }

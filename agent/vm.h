@@ -33,6 +33,8 @@ struct vms {
         int vms_fd, images_fd;
         char images_dir[PATH_MAX];      /* for the disks' `params` */
         struct domain_toolstack *ts;    /* NULL without Xen */
+        int state_fd;                   /* STATE, for the logs' pool */
+        struct console_log_pool *logs;  /* every console log: their total budget and free floor */
         sd_event_source *watch;
         vm_transition_hook_t hook;
         void *hook_userdata;

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include "console-log.h"
 #include "fileio.h"
 #include "log.h"
 #include "vm.h"
@@ -23,6 +25,8 @@ struct vms *vms_free(struct vms *v) {
                 vm_free(v->vm[i]);
         v->watch = sd_event_source_disable_unref(v->watch);
         domain_toolstack_free(v->ts);
+        console_log_pool_free(v->logs);
+        safe_close(v->state_fd);
         safe_close(v->vms_fd);
         safe_close(v->images_fd);
         sd_event_unref(v->event);
@@ -228,20 +232,43 @@ static void vms_load(struct vms *v) {
         closedir(d);
 }
 
+/* The default limits of all logs together: a quarter of the state file
+ * system, and 15 % of it kept free (journald's SystemKeepFree). */
+static void default_log_limits(int fd, uint64_t *max_bytes, uint64_t *keep_free) {
+        struct statvfs st;
+        uint64_t size;
+
+        *max_bytes = *keep_free = 0;
+        if (fstatvfs(fd, &st) < 0)
+                return;
+        size = (uint64_t) st.f_blocks * st.f_frsize;
+        *max_bytes = size / 4;
+        *keep_free = size / 100 * 15;
+}
+
+void vms_set_log_limits(struct vms *v, uint64_t max_bytes, uint64_t keep_free) {
+        console_log_pool_set_limits(v->logs, max_bytes, keep_free);
+}
+
+void vms_log_limits(const struct vms *v, uint64_t *max_bytes, uint64_t *keep_free, uint64_t *bytes) {
+        console_log_pool_limits(v->logs, max_bytes, keep_free);
+        *bytes = console_log_pool_bytes(v->logs);
+}
+
 int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
-        _cleanup_close_ int state_fd = -1;
         struct vms *v = calloc(1, sizeof(*v));
-        int r;
+        uint64_t max_bytes, keep_free;
+        int state_fd, r;
 
         if (!v)
                 return -ENOMEM;
         v->event = sd_event_ref(event);
-        v->vms_fd = v->images_fd = -1;
+        v->vms_fd = v->images_fd = v->state_fd = -1;
         if ((size_t) snprintf(v->images_dir, sizeof(v->images_dir), "%s/images", state_dir) >= sizeof(v->images_dir)) {
                 r = -ENAMETOOLONG;
                 goto fail;
         }
-        state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        state_fd = v->state_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (state_fd < 0) {
                 r = negative_errno();
                 goto fail;
@@ -249,8 +276,12 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
         r = open_dir_at(state_fd, "vms", &v->vms_fd);
         if (r >= 0)
                 r = open_dir_at(state_fd, "images", &v->images_fd);
+        if (r >= 0)
+                r = console_log_pool_new(state_fd, &v->logs);
         if (r < 0)
                 goto fail;
+        default_log_limits(state_fd, &max_bytes, &keep_free);
+        console_log_pool_set_limits(v->logs, max_bytes, keep_free);
 
         /* Without Xen (a host build) the API still answers, with 503s. */
         if (domain_toolstack_open(&v->ts) >= 0) {

@@ -44,6 +44,12 @@ DEFINE_CLEANUP_FUNC(struct vms, vms_free);
 /* Whether the toolstack could be opened (false on a host without Xen). */
 bool vms_have_xen(const struct vms *v);
 
+/* All console logs together (console-log.h's pool): at most max_bytes, and
+ * keep_free bytes of the state file system kept free; 0 for no such limit.
+ * By default a quarter of the file system, and 15 % of it free. */
+void vms_set_log_limits(struct vms *v, uint64_t max_bytes, uint64_t keep_free);
+void vms_log_limits(const struct vms *v, uint64_t *max_bytes, uint64_t *keep_free, uint64_t *bytes);
+
 /* Called after every change of any VM's state, with the state it left and
  * the event that moved it (the VM's new state is vm_state()). One hook;
  * NULL removes it. */

@@ -573,6 +573,79 @@ static void test_budget_minimum(void **state) {
         console_log_free(l);
 }
 
+struct removals {
+        uint64_t bytes[2];
+        unsigned calls;
+};
+
+static void on_remove(struct console_log *l _unused_, uint64_t bytes, enum console_log_removal why,
+                      void *userdata) {
+        struct removals *r = userdata;
+
+        r->bytes[why] += bytes;
+        r->calls++;
+}
+
+/* Logs in a pool: past the pool's total budget the biggest log pays, whole
+ * segments at a time; the quiet one keeps its history; removals are told
+ * with their reason; a log that leaves the pool takes its bytes with it. */
+static void test_pool(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *chatty = NULL, *quiet = NULL;
+        struct console_log_pool *pool = NULL;
+        struct removals rc = { 0 }, rq = { 0 };
+        uint64_t max, keep;
+
+        assert_int_equal(console_log_open(f->dfd, "chatty", &chatty), 0);
+        assert_int_equal(console_log_open(f->dfd, "quiet", &quiet), 0);
+        assert_int_equal(console_log_pool_new(f->dfd, &pool), 0);
+        console_log_set_on_remove(chatty, on_remove, &rc);
+        console_log_set_on_remove(quiet, on_remove, &rq);
+        console_log_set_budget(chatty, BUDGET);
+        console_log_set_budget(quiet, BUDGET);
+        console_log_set_pool(chatty, pool);
+        console_log_set_pool(quiet, pool);
+        console_log_pool_set_limits(pool, BUDGET, 0);
+        console_log_pool_limits(pool, &max, &keep);
+        assert_int_equal(max, BUDGET);
+        assert_int_equal(keep, 0);
+
+        append_pattern(quiet, BUDGET / 4 + 1000); /* two segments */
+        for (int i = 0; i < 40; i++)
+                append_pattern(chatty, 10000);
+        assert_int_equal(console_log_pool_bytes(pool), console_log_bytes(chatty) + console_log_bytes(quiet));
+        assert_true(console_log_pool_bytes(pool) <= BUDGET);
+        /* The quiet log kept every byte; the chatty one paid, for the pool. */
+        assert_int_equal(console_log_removed(quiet), 0);
+        assert_true(console_log_removed(chatty) > 0);
+        assert_int_equal(rq.calls, 0);
+        assert_int_equal(rc.bytes[CONSOLE_LOG_REMOVED_POOL], console_log_removed(chatty));
+        assert_int_equal(rc.bytes[CONSOLE_LOG_REMOVED_BUDGET], 0);
+        assert_pattern(chatty, console_log_start(chatty), (size_t) console_log_bytes(chatty));
+
+        /* Its own budget, when it is the smaller limit: told as such. */
+        console_log_pool_set_limits(pool, 0, 0);
+        console_log_set_budget(chatty, BUDGET / 2);
+        assert_true(rc.bytes[CONSOLE_LOG_REMOVED_BUDGET] > 0);
+
+        /* A free floor no file system has: everything but the last segment
+         * of each log goes, the biggest first. */
+        console_log_pool_set_limits(pool, 0, UINT64_MAX / 2);
+        assert_int_equal(console_log_segments(chatty), 1);
+        assert_int_equal(console_log_segments(quiet), 1);
+        assert_true(rq.bytes[CONSOLE_LOG_REMOVED_POOL] > 0);
+        append_pattern(quiet, 100);
+        assert_pattern(quiet, console_log_start(quiet), (size_t) console_log_bytes(quiet));
+
+        /* Leaving the pool takes a log's bytes out of it. */
+        console_log_set_pool(quiet, NULL);
+        assert_int_equal(console_log_pool_bytes(pool), console_log_bytes(chatty));
+        console_log_free(quiet); /* out of the pool already */
+        console_log_free(chatty); /* leaves it on its way */
+        assert_int_equal(console_log_pool_bytes(pool), 0);
+        console_log_pool_free(pool);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_empty, test_dir_setup, test_dir_teardown),
@@ -592,6 +665,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_rotate_name_taken, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_budget, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_budget_minimum, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_pool, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,3 +84,62 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
                     if line.startswith(f"The console log of {vm}/pv removed its oldest")]
         assert removals, r.stdout[-2000:]
         assert f"it now holds offsets {c['log_start']} to" in removals[-1]
+
+
+DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test-floor.conf"
+
+
+def restart_agent(board, *args):
+    """Restarts the agent with its unit's command line plus args (none: as
+    the unit has it)."""
+    if args:
+        conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file /etc/xvmd/token "
+                "--state-dir /var/lib/xvmd " + " ".join(args) + "\n")
+        r = board.dom0("sh", "-c", f"mkdir -p {DROP_IN.rsplit('/', 1)[0]} && printf '%s' '{conf}' > {DROP_IN}")
+    else:
+        r = board.dom0("rm", "-f", DROP_IN)
+    assert r.returncode == 0, r.stderr
+    for cmd in (("systemctl", "daemon-reload"), ("systemctl", "restart", "xvmd")):
+        r = board.dom0(*cmd)
+        assert r.returncode == 0, r.stderr
+
+
+def test_the_free_floor_takes_from_the_chattiest_log(board):
+    """All logs together keep a floor of the state file system free
+    (--logs-keep-free; by default 15 % of it): a guest that floods while the
+    disk is near that floor loses its own oldest bytes, well within its own
+    budget, and the floor holds. The agent runs here with a floor just below
+    what is free now, rather than the disk being filled up to its default."""
+    r = board.dom0("df", "-B1", "--output=avail", "/var/lib/xvmd")
+    margin = 3 * 1024 * 1024
+    keep_free = int(r.stdout.splitlines()[1]) - margin
+    budget = 8 * 1024 * 1024          # segments of 2 MiB
+    n = 24 * 1024 * 1024
+    restart_agent(board, f"--logs-keep-free {keep_free}")
+    try:
+        r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
+        limits = [line for line in r.stdout.splitlines() if line.startswith("Console logs: ")]
+        assert limits and f"keeping {keep_free} bytes" in limits[-1], limits[-3:]
+        with board.linux_vm("floor", log_max_bytes=budget, memory_mib=192) as vm:
+            before = board.api("GET", f"/vms/{vm}")[2]["consoles"]["pv"]["log_end"]
+            status, _, _ = board.api("POST", f"/vms/{vm}/consoles/pv/input", f"xvmd-flood {n}\n".encode())
+            assert status == 204
+            board.wait_vm(vm, lambda b: b["consoles"]["pv"]["log_end"] >= before + n, timeout=900)
+            board.wait_log(vm, "pv", board.PROMPTS["pv"], timeout=120, start=before + n - 4096)
+            c = board.api("GET", f"/vms/{vm}")[2]["consoles"]["pv"]
+            # The floor took the bytes (the journal says which limit), and
+            # the log holds less than its own budget would have left.
+            assert c["log_bytes"] <= margin + 3 * 1024 * 1024 < budget, c
+            assert c["log_removed"] == c["log_start"] >= n - budget, c
+            held = board.whole_log(vm, "pv", c["log_start"])
+            e = held.find(flood.END)
+            assert 0 < e and held[:e] == flood.pattern(n)[-e:]
+            r = board.dom0("df", "-B1", "--output=avail", "/var/lib/xvmd")
+            # Free space is looked at every MiB logged, and only whole
+            # segments (2 MiB) go: the floor holds to within that.
+            assert int(r.stdout.splitlines()[1]) >= keep_free - 4 * 1024 * 1024, (r.stdout, keep_free)
+            r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
+            assert f"The console log of {vm}/pv removed its oldest" in r.stdout, r.stdout[-2000:]
+            assert "the state file system's free floor" in r.stdout, r.stdout[-2000:]
+    finally:
+        restart_agent(board)
