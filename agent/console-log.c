@@ -1,10 +1,12 @@
 /* console-log.c: owns the log of one VM console, a directory of segment files
  * addressed by stable byte offsets (see console-log.h). */
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,8 @@ struct console_log {
         uint64_t budget; /* 0: unbounded */
         uint64_t segment_max; /* a segment ends past this (a quarter of the budget); 0: never */
         bool dirty; /* appended since the last fdatasync */
+
+        int cursor_fd; /* DIR/ring-cursor once written or read, or -1 */
 
         /* An earlier segment kept open between reads, or -1. */
         int read_fd;
@@ -198,7 +202,7 @@ int console_log_open(int dir_fd, const char *name, struct console_log **ret) {
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        l->dir_fd = l->fd = l->read_fd = -1;
+        l->dir_fd = l->fd = l->read_fd = l->cursor_fd = -1;
 
         if (mkdirat(dir_fd, name, 0700) == 0)
                 created_dir = true;
@@ -254,6 +258,7 @@ struct console_log *console_log_free(struct console_log *l) {
         if (l->fd >= 0 && l->dirty)
                 (void) fdatasync(l->fd);
         safe_close(l->read_fd);
+        safe_close(l->cursor_fd);
         safe_close(l->fd);
         safe_close(l->dir_fd);
         free(l->segments);
@@ -599,6 +604,82 @@ uint64_t console_log_seek_data(const struct console_log *l, uint64_t offset) {
                         return offset;
         }
         return end;
+}
+
+/* The cursor on disk: a fixed record, little-endian, with a magic and a
+ * check so that a file from elsewhere or damaged reads as none. */
+#define CURSOR_FILE "ring-cursor"
+#define CURSOR_MAGIC UINT64_C(0x31525543444d5658) /* "XVMDCUR1" */
+struct cursor_record {
+        uint64_t magic;
+        uint64_t ring_id;
+        uint64_t end;
+        uint64_t ring_cons;
+        uint64_t check;
+};
+
+static uint64_t cursor_check(const struct cursor_record *c) {
+        /* FNV-1a over the fields before it. */
+        const uint8_t *p = (const uint8_t *) c;
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < offsetof(struct cursor_record, check); i++)
+                h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+static int cursor_open(struct console_log *l) {
+        if (l->cursor_fd < 0) {
+                l->cursor_fd = openat(l->dir_fd, CURSOR_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (l->cursor_fd < 0)
+                        return negative_errno();
+        }
+        return 0;
+}
+
+int console_log_put_cursor(struct console_log *l, const struct console_log_cursor *c) {
+        struct cursor_record rec = {
+                .magic = htole64(CURSOR_MAGIC),
+                .ring_id = htole64(c->ring_id),
+                .end = htole64(c->end),
+                .ring_cons = htole64(c->ring_cons),
+        };
+        ssize_t n;
+        int r;
+
+        r = cursor_open(l);
+        if (r < 0)
+                return r;
+        rec.check = htole64(cursor_check(&rec));
+        n = pwrite(l->cursor_fd, &rec, sizeof(rec), 0);
+        if (n < 0)
+                return negative_errno();
+        return n == (ssize_t) sizeof(rec) ? 0 : -EIO;
+}
+
+int console_log_get_cursor(struct console_log *l, struct console_log_cursor *ret) {
+        struct cursor_record rec;
+        ssize_t n;
+
+        if (l->cursor_fd < 0) {
+                l->cursor_fd = openat(l->dir_fd, CURSOR_FILE, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (l->cursor_fd < 0)
+                        return negative_errno();
+        }
+        n = pread(l->cursor_fd, &rec, sizeof(rec), 0);
+        if (n < 0)
+                return negative_errno();
+        if (n == 0)
+                return -ENOENT;
+        if (n != (ssize_t) sizeof(rec) || le64toh(rec.magic) != CURSOR_MAGIC ||
+            le64toh(rec.check) != cursor_check(&rec) || le64toh(rec.ring_cons) > UINT32_MAX)
+                return -EBADMSG;
+        *ret = (struct console_log_cursor) {
+                .ring_id = le64toh(rec.ring_id),
+                .end = le64toh(rec.end),
+                .ring_cons = (uint32_t) le64toh(rec.ring_cons),
+        };
+        return 0;
 }
 
 int console_log_sync(struct console_log *l) {

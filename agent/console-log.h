@@ -101,6 +101,22 @@ int console_log_rotate(struct console_log *l);
 /* fdatasync of the last segment, if anything was appended since the last one. */
 int console_log_sync(struct console_log *l);
 
+/* Where the console's backend stood in the guest's ring: its out_cons was
+ * ring_cons once the log ended at `end`, for the ring ring_id names (the
+ * backend's own number for one ring of one boot). Kept beside the segments
+ * in DIR/ring-cursor (one small file rewritten in place, not a segment), so
+ * that a restarted backend knows which bytes still in the ring the log
+ * holds already (console-ring.h: console_ring_skip_logged()). */
+struct console_log_cursor {
+        uint64_t ring_id;
+        uint64_t end;
+        uint32_t ring_cons;
+};
+/* Stores c (one pwrite(2) of a whole record: a SIGKILL cannot tear it). */
+int console_log_put_cursor(struct console_log *l, const struct console_log_cursor *c);
+/* The last cursor stored: 0, -ENOENT for none, -EBADMSG for a damaged one. */
+int console_log_get_cursor(struct console_log *l, struct console_log_cursor *ret);
+
 /* Number of segments (for tests and metrics). */
 size_t console_log_segments(const struct console_log *l);
 

@@ -138,6 +138,26 @@ ssize_t console_ring_read_out(volatile struct console_ring *r, void *buf, size_t
         return n;
 }
 
+int64_t console_ring_skip_logged(volatile struct console_ring *r, uint32_t cons_then, uint64_t logged) {
+        uint32_t cons, queued, done, rest;
+        int k;
+
+        k = out_snapshot(r, &cons, &queued);
+        if (k < 0)
+                return k;
+        done = cons - cons_then;
+        if (logged > UINT32_MAX || done > logged)
+                return -EPROTO;
+        rest = (uint32_t) logged - done;
+        if (rest > queued)
+                return -EPROTO;
+        if (rest == 0)
+                return 0;
+        full_barrier();
+        store_idx(&r->out_cons, cons + rest);
+        return rest;
+}
+
 ssize_t console_ring_write_in(volatile struct console_ring *r, const void *data, size_t len) {
         const uint8_t *p = data;
         uint32_t prod, space, n;

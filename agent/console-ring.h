@@ -62,6 +62,15 @@ ssize_t console_ring_peek_out(const volatile struct console_ring *r, void *buf, 
  * -EPROTO for a corrupt ring or -EINVAL if fewer than n bytes are queued. */
 int console_ring_consume_out(volatile struct console_ring *r, size_t n);
 
+/* After a restart of the backend: the log stored `logged` bytes of out since
+ * the moment out_cons was cons_then, and some of them (out_cons - cons_then)
+ * were consumed before the restart. Consumes the rest, so that no byte is
+ * stored twice, and returns how many that was (0: none). -EPROTO with
+ * nothing changed if the ring does not fit that story (a corrupt ring, or
+ * indexes the guest moved): more consumed than logged, or fewer queued than
+ * the log says it took. */
+int64_t console_ring_skip_logged(volatile struct console_ring *r, uint32_t cons_then, uint64_t logged);
+
 /* Copies up to len bytes of data into the free space of in and publishes
  * them (stores in_prod). Returns the count written (0 when in is full), or
  * -EPROTO with nothing written. The caller notifies after a non-zero return. */

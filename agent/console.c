@@ -17,12 +17,21 @@
  * bytes stay in the ring meanwhile and the guest waits. */
 #define CONSOLE_RETRY_USEC (1000 * 1000)
 
+/* Fairness: one dispatch of the event loop moves at most this much of one
+ * console's output; the rest waits for the console's next turn (a defer
+ * source, queued behind every other source already pending), so a guest
+ * that writes as fast as it can, or moves its ring's index without end,
+ * shares the loop with the API, the other consoles and the viewers. */
+#define CONSOLE_PUMP_MAX_BYTES (32 * CONSOLE_RING_OUT_SIZE)
+
 struct console_backend {
         sd_event *event;
         uint32_t domid;
         char name[96];                  /* VM/console, for messages */
         struct console_log *log;        /* borrowed */
         bool log_refusing;              /* the log refused bytes last time: said so once */
+        uint64_t ring_id;               /* this ring's number in the log's cursor */
+        char corrupt[160];              /* why the ring is no longer served, or "" */
 
         xenforeignmemory_handle *fmem;
         volatile struct console_ring *ring;
@@ -31,6 +40,7 @@ struct console_backend {
         bool bound;
         sd_event_source *io;
         sd_event_source *retry;
+        sd_event_source *more;          /* the next turn of a console with more output */
 
         uint8_t *input;                 /* queued input, input_len bytes */
         size_t input_len;
@@ -42,6 +52,7 @@ struct console_backend *console_backend_free(struct console_backend *b) {
         if (!b)
                 return NULL;
         b->retry = sd_event_source_disable_unref(b->retry);
+        b->more = sd_event_source_disable_unref(b->more);
         b->io = sd_event_source_disable_unref(b->io);
         if (b->bound)
                 (void) xenevtchn_unbind(b->xce, b->local_port);
@@ -78,19 +89,75 @@ static void schedule_retry(struct console_backend *b) {
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
 }
 
-/* Moves everything the guest queued into the log, then as much queued input
- * as the ring takes; one notification covers both. */
+/* Stores where the log and the ring stand (the log's cursor, see
+ * console-log.h), so that a restarted agent consumes what the log already
+ * holds instead of logging it twice. A failure costs only that guarantee. */
+static void save_cursor(struct console_backend *b) {
+        struct console_log_cursor c = {
+                .ring_id = b->ring_id,
+                .end = console_log_end(b->log),
+                .ring_cons = __atomic_load_n(&b->ring->out_cons, __ATOMIC_RELAXED),
+        };
+
+        (void) console_log_put_cursor(b->log, &c);
+}
+
+/* The other side broke the ring's rules: the ring is no longer read or
+ * written (the event channel stays masked, so notifications cost nothing),
+ * the log keeps what it has, and the API says why until the domain goes. */
+static void mark_corrupt(struct console_backend *b, const char *which) {
+        uint32_t cons, prod;
+
+        b->stats.ring_errors++;
+        if (b->corrupt[0])
+                return;
+        if (strcmp(which, "out") == 0) {
+                cons = __atomic_load_n(&b->ring->out_cons, __ATOMIC_RELAXED);
+                prod = __atomic_load_n(&b->ring->out_prod, __ATOMIC_RELAXED);
+        } else {
+                cons = __atomic_load_n(&b->ring->in_cons, __ATOMIC_RELAXED);
+                prod = __atomic_load_n(&b->ring->in_prod, __ATOMIC_RELAXED);
+        }
+        snprintf(b->corrupt, sizeof(b->corrupt), "the guest's %s ring claims %u queued bytes (prod %u, cons %u), "
+                 "more than its %u", which, prod - cons, prod, cons,
+                 strcmp(which, "out") == 0 ? CONSOLE_RING_OUT_SIZE : CONSOLE_RING_IN_SIZE);
+        log_error("The console of %s is corrupt: %s; no longer served (its log is kept; destroy and start the VM "
+                  "to serve it again)", b->name, b->corrupt);
+        (void) sd_event_source_set_enabled(b->io, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(b->more, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+}
+
+static int on_more(sd_event_source *s, void *userdata);
+
+/* Gives the console another turn after every source already pending. */
+static void schedule_more(struct console_backend *b) {
+        if (!b->more && sd_event_add_defer(b->event, &b->more, on_more, b) < 0)
+                return;
+        (void) sd_event_source_set_enabled(b->more, SD_EVENT_ONESHOT);
+}
+
+/* Moves what the guest queued into the log (up to CONSOLE_PUMP_MAX_BYTES
+ * per turn), then as much queued input as the ring takes; one notification
+ * covers both. */
 static int pump(struct console_backend *b) {
         uint8_t buf[CONSOLE_RING_OUT_SIZE];
         bool progress = false;
+        size_t moved = 0;
         uint64_t before;
         ssize_t n;
         int r;
 
+        if (b->corrupt[0])
+                return 0;
         for (;;) {
+                if (moved >= CONSOLE_PUMP_MAX_BYTES) {
+                        schedule_more(b);
+                        break;
+                }
                 n = console_ring_peek_out(b->ring, buf, sizeof(buf));
                 if (n < 0) {
-                        b->stats.ring_errors++;
+                        mark_corrupt(b, "out");
                         break;
                 }
                 if (n == 0)
@@ -121,13 +188,16 @@ static int pump(struct console_backend *b) {
                 }
                 (void) console_ring_consume_out(b->ring, (size_t) n);
                 b->stats.bytes_out += (uint64_t) n;
+                moved += (size_t) n;
                 progress = true;
         }
+        if (progress)
+                save_cursor(b);
 
-        if (b->input_len > 0) {
+        if (b->input_len > 0 && !b->corrupt[0]) {
                 n = console_ring_write_in(b->ring, b->input, b->input_len);
                 if (n < 0)
-                        b->stats.ring_errors++;
+                        mark_corrupt(b, "in");
                 else if (n > 0) {
                         memmove(b->input, b->input + n, b->input_len - (size_t) n);
                         b->input_len -= (size_t) n;
@@ -136,7 +206,13 @@ static int pump(struct console_backend *b) {
                 }
         }
 
-        return progress ? notify(b) : 0;
+        return progress && !b->corrupt[0] ? notify(b) : 0;
+}
+
+static int on_more(sd_event_source *s, void *userdata) {
+        (void) s;
+        (void) pump(userdata);
+        return 0;
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -160,8 +236,36 @@ static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+/* A restarted agent takes over a ring it served before: the bytes the log
+ * stored after the cursor, and so after the ring's out_cons of then, are
+ * consumed rather than stored again. Without a cursor for this ring (an
+ * older agent, a write that failed) they may repeat, and the journal says
+ * so. */
+static void resume(struct console_backend *b) {
+        struct console_log_cursor c;
+        uint64_t end = console_log_end(b->log);
+        int64_t skipped;
+        int r;
+
+        r = console_log_get_cursor(b->log, &c);
+        if (r < 0 || c.ring_id != b->ring_id || c.end > end) {
+                log_notice("The console of %s has no record of where the agent stood in its ring; output still in "
+                           "the ring may be logged twice", b->name);
+                return;
+        }
+        skipped = console_ring_skip_logged(b->ring, c.ring_cons, end - c.end);
+        if (skipped < 0)
+                log_warning("The console of %s: the ring's indexes do not fit what the log holds (%llu bytes since "
+                            "the agent's record); output may be logged twice", b->name,
+                            (unsigned long long) (end - c.end));
+        else if (skipped > 0)
+                log_info("The console of %s: %lld bytes still in the ring were logged before the agent's restart; "
+                         "consumed them without logging them again.", b->name, (long long) skipped);
+}
+
 int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint64_t gfn, uint32_t remote_port,
-                        struct console_log *log, struct console_backend **ret) {
+                        struct console_log *log, uint64_t ring_id, bool take_over,
+                        struct console_backend **ret) {
         _cleanup_(console_backend_freep) struct console_backend *b = NULL;
         xen_pfn_t pfn = (xen_pfn_t) gfn;
         xenevtchn_port_or_error_t port;
@@ -175,6 +279,7 @@ int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint6
         b->domid = domid;
         snprintf(b->name, sizeof(b->name), "%s", name);
         b->log = log;
+        b->ring_id = ring_id;
 
         b->fmem = xenforeignmemory_open(NULL, 0);
         if (!b->fmem)
@@ -197,6 +302,9 @@ int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint6
         if (r < 0)
                 return r;
 
+        if (take_over)
+                resume(b);
+        save_cursor(b);
         r = pump(b);
         if (r < 0)
                 return r;
@@ -223,6 +331,10 @@ ssize_t console_backend_write(struct console_backend *b, const void *data, size_
 
 int console_backend_kick(struct console_backend *b) {
         return pump(b);
+}
+
+const char *console_backend_corrupt(const struct console_backend *b) {
+        return b->corrupt[0] ? b->corrupt : NULL;
 }
 
 void console_backend_get_stats(const struct console_backend *b, struct console_backend_stats *ret) {

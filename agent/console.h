@@ -6,6 +6,12 @@
  * its boots) before it is consumed from the ring, so a byte leaves the ring
  * only once it is stored.
  *
+ * After each turn the log's cursor records how far the ring was consumed
+ * for how much log (console-log.h), so that a restarted agent neither loses
+ * nor repeats a byte. One turn moves a bounded amount, then other sources
+ * of the event loop get theirs. A ring whose indexes break the protocol is
+ * marked corrupt and left alone.
+ *
  * Event driven: no polling. An event from the other side means "output
  * queued" or "input consumed"; after draining or filling the ring the backend
  * notifies back (for the vpl011, Xen recomputes the UART's FIFO flags only
@@ -26,9 +32,13 @@ struct console_log;
 #define CONSOLE_BACKEND_INPUT_MAX (64 * 1024)
 
 /* Maps the ring page gfn of domid, binds remote_port, and drains what is
- * already queued. name (e.g. "web1/pv") is for the agent's own log. */
+ * already queued. name (e.g. "web1/pv") is for the agent's own log.
+ * ring_id names this ring (one boot's) in the log's cursor; take_over says
+ * that an earlier agent served the ring (a restart), so what the log holds
+ * already is consumed, not logged twice (exactly once across kill -9). */
 int console_backend_new(sd_event *event, const char *name, uint32_t domid, uint64_t gfn, uint32_t remote_port,
-                        struct console_log *log, struct console_backend **ret);
+                        struct console_log *log, uint64_t ring_id, bool take_over,
+                        struct console_backend **ret);
 
 /* Unbinds and unmaps (the domain cannot die while a mapping stays). */
 struct console_backend *console_backend_free(struct console_backend *b);
@@ -41,6 +51,9 @@ ssize_t console_backend_write(struct console_backend *b, const void *data, size_
 /* Drains the ring again (after the log failed to take bytes; before
  * teardown, for what the guest wrote last). */
 int console_backend_kick(struct console_backend *b);
+
+/* Why the ring is no longer served (the guest broke its indexes), or NULL. */
+const char *console_backend_corrupt(const struct console_backend *b);
 
 struct console_backend_stats {
         uint64_t bytes_out;     /* guest -> log */

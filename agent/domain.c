@@ -648,6 +648,7 @@ int domain_get_state(struct domain_toolstack *t, uint32_t domid, struct domain_s
                 return negative_errno();
         if (n == 0 || info.domid != domid)
                 return 0;
+        memcpy(ret->uuid, info.handle, sizeof(ret->uuid));
         if (info.dying)
                 ret->state = DOMAIN_DYING;
         else if (info.crashed)

@@ -81,6 +81,7 @@ struct domain_state {
         enum domain_run_state state;
         int shutdown_reason;    /* DOMAIN_SHUTDOWN_*, valid in DOMAIN_SHUTDOWN */
         char name[64];          /* xenstore name, "" if none */
+        uint8_t uuid[16];       /* Xen's handle of the domain (the VM's uuid, for the agent's) */
 };
 
 /* Opens libxenctrl and libxenstore. -EOPNOTSUPP where the agent is not built

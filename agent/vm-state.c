@@ -1,4 +1,6 @@
 /* vm-state.c: owns the rules of a VM's life (see vm-state.h). */
+#include <string.h>
+
 #include "macro.h"
 #include "vm-state.h"
 
@@ -69,4 +71,26 @@ enum vm_state vm_state_next(enum vm_state s, enum vm_event e) {
 
 bool vm_state_has_domain(enum vm_state s) {
         return s == VM_RUNNING || s == VM_PAUSED;
+}
+
+static const char *const exit_names[_VM_EXIT_MAX] = {
+        [VM_EXIT_NONE] = "none",
+        [VM_EXIT_POWEROFF] = "poweroff",
+        [VM_EXIT_REBOOT] = "reboot",
+        [VM_EXIT_CRASH] = "crash",
+        [VM_EXIT_WATCHDOG] = "watchdog",
+        [VM_EXIT_REBOOT_LOOP] = "reboot_loop",
+        [VM_EXIT_DESTROY] = "destroy",
+        [VM_EXIT_VANISHED] = "vanished",
+};
+
+const char *vm_exit_to_string(enum vm_exit x) {
+        return x >= 0 && x < _VM_EXIT_MAX ? exit_names[x] : "none";
+}
+
+enum vm_exit vm_exit_from_string(const char *s) {
+        for (int x = 0; s && x < _VM_EXIT_MAX; x++)
+                if (strcmp(s, exit_names[x]) == 0)
+                        return (enum vm_exit) x;
+        return VM_EXIT_NONE;
 }

@@ -12,7 +12,12 @@
  * Every other pair cannot happen (a request that would need one is refused).
  *
  * A guest reboot is two transitions: rebooted (the old domain is gone) and
- * started (the new one runs), so a rebuild that fails leaves it stopped. */
+ * started (the new one runs, one turn of the event loop later), so a
+ * rebuild that fails leaves it stopped. A guest that reboots
+ * VM_REBOOT_LOOP_COUNT times within VM_REBOOT_LOOP_SEC is crashed instead,
+ * with the exit reason reboot_loop.
+ *
+ * How a VM's last boot ended is its exit reason (enum vm_exit). */
 #pragma once
 
 #include <stdbool.h>
@@ -52,3 +57,26 @@ enum vm_state vm_state_next(enum vm_state s, enum vm_event e);
 
 /* Whether a VM in this state has a domain (running or paused). */
 bool vm_state_has_domain(enum vm_state s);
+
+/* A loop of reboots: this many guest reboots within this many seconds. */
+#define VM_REBOOT_LOOP_COUNT 5
+#define VM_REBOOT_LOOP_SEC 60
+
+/* How a VM's last boot ended ("none": it never ended, or never ran). */
+enum vm_exit {
+        VM_EXIT_NONE,
+        VM_EXIT_POWEROFF,       /* the guest powered off (or suspended: nothing resumes it) */
+        VM_EXIT_REBOOT,         /* the guest rebooted (a new boot follows) */
+        VM_EXIT_CRASH,          /* the guest said it crashed, or Xen found it did */
+        VM_EXIT_WATCHDOG,       /* its watchdog fired */
+        VM_EXIT_REBOOT_LOOP,    /* it rebooted too often (VM_REBOOT_LOOP_*) */
+        VM_EXIT_DESTROY,        /* the agent pulled the plug: destroy, or a shutdown's timeout */
+        VM_EXIT_VANISHED,       /* its domain went away by other hands */
+        _VM_EXIT_MAX,
+};
+
+/* "none", "poweroff", "reboot", "crash", "watchdog", "reboot_loop",
+ * "destroy", "vanished". */
+const char *vm_exit_to_string(enum vm_exit x);
+/* The reason a name says, or VM_EXIT_NONE for an unknown one. */
+enum vm_exit vm_exit_from_string(const char *s);

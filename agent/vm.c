@@ -4,7 +4,8 @@
  *
  * On disk, in STATE/vms/NAME/:
  *   spec.json   what the user asked for (written once, by vms.c)
- *   run.json    boot count, and the domid while it runs (atomically replaced)
+ *   run.json    boot count, state, exit reason, and the domid while it runs
+ *               (atomically replaced)
  *   pv/, vuart/ the console logs (console-log.h)
  *
  * A PV disk is an image bound to a loop device (loop.h) while its VM runs.
@@ -51,8 +52,9 @@ int vm_console_from_string(const char *s, enum vm_console *ret) {
 }
 
 int vm_save(struct vm *vm) {
-        json_t *j = json_pack("{s:I,s:I,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
-                              (json_int_t) vm->domid, "state", vm_state_to_string(vm->state));
+        json_t *j = json_pack("{s:I,s:I,s:s,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
+                              (json_int_t) vm->domid, "state", vm_state_to_string(vm->state), "exit_reason",
+                              vm_exit_to_string(vm->exit_reason));
         int r;
 
         if (!j)
@@ -146,6 +148,7 @@ static void vm_teardown(struct vm *vm) {
 void vm_free(struct vm *vm) {
         if (!vm)
                 return;
+        vm->restart = sd_event_source_disable_unref(vm->restart);
         /* Watchers get the last output, then learn the log is gone. */
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 vm->hubs[c] = console_hub_free(vm->hubs[c]);
@@ -217,8 +220,12 @@ int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret) {
         return 0;
 }
 
-static int vm_attach_consoles(struct vm *vm, const struct domain_built *b) {
+/* Binds a backend to each console ring of domain b. take_over: an earlier
+ * agent served these rings (console.h); else this is a new boot. Each
+ * ring's id in the logs' cursors is its boot's number and its domid. */
+static int vm_attach_consoles(struct vm *vm, const struct domain_built *b, bool take_over) {
         const struct domain_ring *rings[_VM_CONSOLE_MAX] = { &b->pv, &b->vuart };
+        uint64_t ring_id = (uint64_t) (take_over ? vm->boot_count : vm->boot_count + 1) << 32 | b->domid;
 
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 char name[96];
@@ -228,7 +235,7 @@ static int vm_attach_consoles(struct vm *vm, const struct domain_built *b) {
                         continue;
                 snprintf(name, sizeof(name), "%s/%s", vm->spec.name, console_names[c]);
                 r = console_backend_new(vm->owner->event, name, b->domid, rings[c]->gfn, rings[c]->remote_port,
-                                        vm->logs[c], &vm->backends[c]);
+                                        vm->logs[c], ring_id, take_over, &vm->backends[c]);
                 if (r < 0)
                         return r;
         }
@@ -319,7 +326,7 @@ int vm_start(struct vm *vm, struct error *err) {
                 if (vm->logs[k] && (r = console_log_rotate(vm->logs[k])) < 0)
                         log_warning_errno(r, "VM %s: starting a new segment of its %s log failed, ignoring",
                                           vm->spec.name, console_names[k]);
-        r = vm_attach_consoles(vm, &b);
+        r = vm_attach_consoles(vm, &b, false);
         if (r < 0) {
                 vm_teardown(vm);
                 return error_set(err, r, ERROR_CONSOLE_FAILED, NULL, "attaching the consoles failed: %s",
@@ -338,6 +345,7 @@ static int on_shutdown_timeout(sd_event_source *s _unused_, uint64_t usec _unuse
 
         /* The guest did not power off in time: pull the plug. */
         vm_teardown(vm);
+        vm->exit_reason = VM_EXIT_DESTROY;
         (void) vm_transition(vm, VM_EVENT_DESTROYED, NULL);
         return 0;
 }
@@ -408,55 +416,113 @@ int vm_destroy(struct vm *vm, struct error *err) {
         if (r < 0)
                 return r;
         vm_teardown(vm);
+        vm->exit_reason = VM_EXIT_DESTROY;
         return vm_transition(vm, VM_EVENT_DESTROYED, err);
 }
 
 /* What Xen's word on the domain means for the VM, or -1 for nothing (it
- * runs on). */
-static int domain_event(const struct vm *vm, const struct domain_state *st) {
+ * runs on); *ret_exit says how the boot ended. */
+static int domain_event(const struct vm *vm, const struct domain_state *st, enum vm_exit *ret_exit) {
         switch (st->state) {
         case DOMAIN_RUNNING:
         case DOMAIN_PAUSED:
                 return -1;
         case DOMAIN_SHUTDOWN:
-                if (st->shutdown_reason == DOMAIN_SHUTDOWN_WATCHDOG)
+                if (st->shutdown_reason == DOMAIN_SHUTDOWN_WATCHDOG) {
+                        *ret_exit = VM_EXIT_WATCHDOG;
                         return VM_EVENT_CRASHED;
+                }
                 /* A reboot after a shutdown was asked for is a poweroff. */
-                if (st->shutdown_reason == DOMAIN_SHUTDOWN_REBOOT && !vm->stopping)
+                if (st->shutdown_reason == DOMAIN_SHUTDOWN_REBOOT && !vm->stopping) {
+                        *ret_exit = VM_EXIT_REBOOT;
                         return VM_EVENT_REBOOTED;
+                }
+                *ret_exit = VM_EXIT_POWEROFF;
                 return VM_EVENT_POWERED_OFF;
         case DOMAIN_CRASHED:
+                *ret_exit = VM_EXIT_CRASH;
                 return VM_EVENT_CRASHED;
         case DOMAIN_DYING:
         case DOMAIN_GONE:
                 break;
         }
+        *ret_exit = VM_EXIT_VANISHED;
         return VM_EVENT_VANISHED;
+}
+
+/* A guest reboot at time now: whether it makes VM_REBOOT_LOOP_COUNT within
+ * VM_REBOOT_LOOP_SEC (the oldest of the last COUNT is that recent). */
+static bool vm_reboot_loops(struct vm *vm, uint64_t now) {
+        unsigned slot = vm->n_reboots % VM_REBOOT_LOOP_COUNT;
+        bool loop = vm->n_reboots >= VM_REBOOT_LOOP_COUNT &&
+                    now - vm->reboots[slot] < (uint64_t) VM_REBOOT_LOOP_SEC * 1000000;
+
+        /* The ring holds the last COUNT - 1 reboots before this one, and this. */
+        vm->reboots[slot] = now;
+        vm->n_reboots++;
+        return loop;
+}
+
+/* The new boot after a guest's reboot, in a turn of the event loop of its
+ * own (not inside the xenstore callback that saw the old domain go). It is
+ * not made if something else happened meanwhile (a start, a delete). */
+static int on_restart(sd_event_source *s _unused_, void *userdata) {
+        struct vm *vm = userdata;
+        struct error err = { 0 };
+
+        if (vm->state != VM_STOPPED || vm->exit_reason != VM_EXIT_REBOOT)
+                return 0;
+        /* Nobody asked: the journal hears of a failure (the VM stays stopped,
+         * or runs with its state unsaved). */
+        if (vm_start(vm, &err) < 0)
+                log_error_errno(err.r, "VM %s: after the guest's reboot, now %s: %s, ignoring", vm->spec.name,
+                                vm_state_to_string(vm->state), err.message);
+        return 0;
+}
+
+static void vm_schedule_restart(struct vm *vm) {
+        int r = 0;
+
+        if (!vm->restart)
+                r = sd_event_add_defer(vm->owner->event, &vm->restart, on_restart, vm);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(vm->restart, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "VM %s: cannot schedule its new boot after the guest's reboot, ignoring",
+                                vm->spec.name);
 }
 
 void vm_domain_changed(struct vm *vm) {
         struct domain_state st;
-        struct error err = { 0 };
+        enum vm_exit x = VM_EXIT_NONE;
+        uint64_t now = 0;
         int e;
 
         if (vm->domid == 0 || domain_get_state(vm->owner->ts, vm->domid, &st) < 0)
                 return;
-        e = domain_event(vm, &st);
+        e = domain_event(vm, &st, &x);
         if (e < 0)
                 return;
+        (void) sd_event_now(vm->owner->event, CLOCK_MONOTONIC, &now);
+        if (e == VM_EVENT_REBOOTED && vm_reboot_loops(vm, now)) {
+                log_warning("VM %s rebooted %d times within %d s: stopped as crashed (reboot_loop); start it "
+                            "again once it is fixed", vm->spec.name, VM_REBOOT_LOOP_COUNT, VM_REBOOT_LOOP_SEC);
+                e = VM_EVENT_CRASHED;
+                x = VM_EXIT_REBOOT_LOOP;
+        }
         vm_teardown(vm);
+        vm->exit_reason = x;
         (void) vm_transition(vm, (enum vm_event) e, NULL);
-        /* Nobody asked: the journal hears of a failure (the VM stays stopped,
-         * or runs with its state unsaved). */
-        if (e == VM_EVENT_REBOOTED && vm_start(vm, &err) < 0)
-                log_error_errno(err.r, "VM %s: after the guest's reboot, now %s: %s, ignoring", vm->spec.name,
-                                vm_state_to_string(vm->state), err.message);
+        if (e == VM_EVENT_REBOOTED)
+                vm_schedule_restart(vm);
 }
 
-/* Takes back domain domid if it still runs under the VM's name: its console
- * rings found again from xenstore and their backends bound. Returns the
- * event that says how it was found, or -1. */
-static int vm_take_back(struct vm *vm, json_int_t domid) {
+/* Takes back domain domid if it still exists under the VM's name and uuid:
+ * its console rings found again from xenstore and their backends bound.
+ * Returns the event that says how it was found, or -1. A domain that ended
+ * while the agent was away (powered off, rebooted, crashed) is taken back
+ * as running, for its last output, and *ret_ended says so. */
+static int vm_take_back(struct vm *vm, json_int_t domid, bool *ret_ended) {
         struct vms *v = vm->owner;
         struct domain_state st;
         struct domain_built b;
@@ -464,12 +530,15 @@ static int vm_take_back(struct vm *vm, json_int_t domid) {
         if (!v->ts || domid <= 0 || domid >= 0x7ff0)
                 return -1;
         if (domain_get_state(v->ts, (uint32_t) domid, &st) < 0 || strcmp(st.name, vm->spec.name) != 0 ||
-            (st.state != DOMAIN_RUNNING && st.state != DOMAIN_PAUSED))
+            memcmp(st.uuid, vm->spec.uuid, sizeof(st.uuid)) != 0 ||
+            (st.state != DOMAIN_RUNNING && st.state != DOMAIN_PAUSED && st.state != DOMAIN_SHUTDOWN &&
+             st.state != DOMAIN_CRASHED))
                 return -1;
+        *ret_ended = st.state == DOMAIN_SHUTDOWN || st.state == DOMAIN_CRASHED;
         if (domain_get_rings(v->ts, (uint32_t) domid, &b) < 0)
                 return -1;
         vm->domid = (uint32_t) domid;
-        if (vm_attach_consoles(vm, &b) < 0) {
+        if (vm_attach_consoles(vm, &b, true) < 0) {
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                         vm->backends[c] = console_backend_free(vm->backends[c]);
                 vm->domid = 0;
@@ -478,17 +547,28 @@ static int vm_take_back(struct vm *vm, json_int_t domid) {
         return st.state == DOMAIN_PAUSED ? VM_EVENT_RECOVERED_PAUSED : VM_EVENT_RECOVERED_RUNNING;
 }
 
+bool vm_owns_domain(const struct vm *vm, uint32_t domid) {
+        return vm->domid != 0 && vm->domid == domid;
+}
+
 void vm_recover(struct vm *vm, json_t *run) {
         const char *state = json_string_value(json_object_get(run, "state"));
+        bool ended = false;
         int e, r;
 
         /* As the agent left it; a domain that is gone left it stopped (a
          * crash stays a crash). */
         vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
+        vm->exit_reason = vm_exit_from_string(json_string_value(json_object_get(run, "exit_reason")));
         vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;
-        e = vm_take_back(vm, json_integer_value(json_object_get(run, "domid")));
+        e = vm_take_back(vm, json_integer_value(json_object_get(run, "domid")), &ended);
         if (e >= 0) {
                 (void) vm_transition(vm, (enum vm_event) e, NULL);
+                /* It ended while the agent was away: the same outcome as if
+                 * the agent had seen it (a reboot boots again, a crash is
+                 * crashed). */
+                if (ended)
+                        vm_domain_changed(vm);
                 return;
         }
         r = vm_save(vm);
@@ -503,19 +583,24 @@ json_t *vm_to_json(const struct vm *vm) {
                 if (!vm->logs[c])
                         continue;
                 const struct console_log *l = vm->logs[c];
+                const char *corrupt = vm->backends[c] ? console_backend_corrupt(vm->backends[c]) : NULL;
+                json_t *o;
 
-                json_object_set_new(consoles, console_names[c],
-                                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "log_start",
-                                              (json_int_t) console_log_start(l), "log_end",
-                                              (json_int_t) console_log_end(l), "log_bytes",
-                                              (json_int_t) console_log_bytes(l), "log_max_bytes",
-                                              (json_int_t) console_log_budget(l), "log_removed",
-                                              (json_int_t) console_log_removed(l), "connected",
-                                              vm->backends[c] != NULL));
+                o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b}", "state",
+                              corrupt ? "corrupt" : vm->backends[c] ? "connected" : "disconnected", "log_start",
+                              (json_int_t) console_log_start(l), "log_end", (json_int_t) console_log_end(l),
+                              "log_bytes", (json_int_t) console_log_bytes(l), "log_max_bytes",
+                              (json_int_t) console_log_budget(l), "log_removed", (json_int_t) console_log_removed(l),
+                              "connected", vm->backends[c] != NULL && !corrupt);
+                if (o && corrupt)
+                        json_object_set_new(o, "problem", json_string(corrupt));
+                json_object_set_new(consoles, console_names[c], o);
         }
-        return json_pack("{s:s,s:s,s:o,s:I,s:o,s:o}", "name", vm->spec.name, "state", vm_state_to_string(vm->state),
-                         "domid", vm->domid ? json_integer(vm->domid) : json_null(), "boot_count",
-                         (json_int_t) vm->boot_count, "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
+        return json_pack("{s:s,s:s,s:o,s:I,s:o,s:o,s:o}", "name", vm->spec.name, "state",
+                         vm_state_to_string(vm->state), "domid", vm->domid ? json_integer(vm->domid) : json_null(),
+                         "boot_count", (json_int_t) vm->boot_count, "exit_reason",
+                         vm->exit_reason == VM_EXIT_NONE ? json_null() : json_string(vm_exit_to_string(vm->exit_reason)),
+                         "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
 }
 
 const char *vm_name(const struct vm *vm) {

@@ -19,8 +19,12 @@ struct vm {
         enum vm_state state;            /* changed by vm_transition() only */
         uint32_t domid;                 /* 0: no domain */
         unsigned boot_count;
+        enum vm_exit exit_reason;       /* how the last boot ended */
         bool stopping;                  /* a shutdown was asked for */
         sd_event_source *shutdown_timer;
+        sd_event_source *restart;       /* the start after a guest's reboot, a turn of the loop later */
+        uint64_t reboots[VM_REBOOT_LOOP_COUNT]; /* CLOCK_MONOTONIC µs of the last guest reboots, a ring */
+        unsigned n_reboots;             /* reboots seen (the ring's next slot: n_reboots % COUNT) */
         int dir_fd;                     /* STATE/vms/NAME */
         struct console_log *logs[_VM_CONSOLE_MAX];
         struct console_hub *hubs[_VM_CONSOLE_MAX];
@@ -56,6 +60,9 @@ int vm_save(struct vm *vm);
  * domain it names taken back if it still runs under the VM's name, and the
  * result saved. */
 void vm_recover(struct vm *vm, json_t *run);
+
+/* Whether domid is the VM's domain. */
+bool vm_owns_domain(const struct vm *vm, uint32_t domid);
 
 /* Xen says something of the VM's domain (its @releaseDomain fired). */
 void vm_domain_changed(struct vm *vm);

@@ -232,6 +232,42 @@ static void vms_load(struct vms *v) {
         closedir(d);
 }
 
+/* Domains of the agent's VMs that no VM owns: built by an agent that died
+ * before it recorded the domid (a build cut short, or run.json not yet
+ * saved), or a second copy. Xen's handle of each is its VM's uuid, so they
+ * are found by it, and destroyed: never two domains of one VM, and nothing
+ * left behind. Domains of other toolstacks (other uuids) are left alone. */
+static void vms_sweep(struct vms *v) {
+        uint32_t domids[VMS_MAX * 4];
+        size_t n = 0;
+
+        if (!v->ts || domain_list(v->ts, domids, ELEMENTSOF(domids), &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                struct domain_state st;
+                bool owned = false;
+                struct vm *of = NULL;
+
+                static const uint8_t none[16];
+
+                if (domain_get_state(v->ts, domids[i], &st) < 0 || st.state == DOMAIN_GONE ||
+                    memcmp(st.uuid, none, sizeof(none)) == 0)
+                        continue;
+                for (size_t k = 0; k < v->n; k++) {
+                        if (vm_owns_domain(v->vm[k], domids[i]))
+                                owned = true;
+                        if (memcmp(v->vm[k]->spec.uuid, st.uuid, sizeof(st.uuid)) == 0)
+                                of = v->vm[k];
+                }
+                if (owned || !of)
+                        continue;
+                log_warning("Domain %u (%s) belongs to VM %s but is not its domain (an agent died before it "
+                            "recorded it): destroying it", domids[i], st.name[0] ? st.name : "no name",
+                            of->spec.name);
+                (void) domain_destroy(v->ts, domids[i]);
+        }
+}
+
 /* The default limits of all logs together: a quarter of the state file
  * system, and 15 % of it kept free (journald's SystemKeepFree). */
 static void default_log_limits(int fd, uint64_t *max_bytes, uint64_t *keep_free) {
@@ -290,6 +326,7 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
                         goto fail;
         }
         vms_load(v);
+        vms_sweep(v);
         *ret = v;
         return 0;
 fail:

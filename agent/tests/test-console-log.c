@@ -646,6 +646,56 @@ static void test_pool(void **state) {
         console_log_pool_free(pool);
 }
 
+/* The backend's ring cursor: none at first, the last one put survives a
+ * reopen, a damaged file reads as damaged, and it is not a segment. */
+static void test_cursor(void **state) {
+        struct test_dir *f = *state;
+        struct console_log_cursor c = { 0 };
+        struct console_log *l = open_log(f);
+
+        assert_int_equal(console_log_get_cursor(l, &c), -ENOENT);
+        assert_int_equal(console_log_put_cursor(l, &(struct console_log_cursor) { .ring_id = 7, .end = 3,
+                                                                                 .ring_cons = 9 }),
+                         0);
+        assert_int_equal(console_log_put_cursor(l, &(struct console_log_cursor) { .ring_id = 8, .end = UINT64_MAX,
+                                                                                 .ring_cons = UINT32_MAX }),
+                         0);
+        append_pattern(l, 10);
+        console_log_free(l);
+
+        l = open_log(f);
+        assert_int_equal(console_log_segments(l), 1);
+        assert_int_equal(console_log_end(l), 10);
+        assert_int_equal(console_log_get_cursor(l, &c), 0);
+        assert_int_equal(c.ring_id, 8);
+        assert_int_equal(c.end, UINT64_MAX);
+        assert_int_equal(c.ring_cons, UINT32_MAX);
+        console_log_free(l);
+
+        /* One flipped byte, then a short file. */
+        {
+                char path[4096];
+                uint8_t rec[40];
+                int fd;
+
+                snprintf(path, sizeof(path), "%s/console/ring-cursor", f->tmp);
+                fd = open(path, O_RDWR);
+                assert_true(fd >= 0);
+                assert_int_equal(pread(fd, rec, sizeof(rec), 0), sizeof(rec));
+                rec[12] ^= 1;
+                assert_int_equal(pwrite(fd, rec, sizeof(rec), 0), sizeof(rec));
+                l = open_log(f);
+                assert_int_equal(console_log_get_cursor(l, &c), -EBADMSG);
+                console_log_free(l);
+                assert_int_equal(ftruncate(fd, 5), 0);
+                close(fd);
+        }
+        l = open_log(f);
+        assert_int_equal(console_log_get_cursor(l, &c), -EBADMSG);
+        assert_int_equal(console_log_end(l), 10);
+        console_log_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_empty, test_dir_setup, test_dir_teardown),
@@ -666,6 +716,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_budget, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_budget_minimum, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_pool, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_cursor, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -329,6 +329,51 @@ static void test_stream(void **state) {
         free(dst);
 }
 
+/* A restart between storing bytes and consuming them: the bytes the log
+ * holds already are skipped, whatever part of them was consumed. */
+static void test_skip_logged(void **state) {
+        struct console_ring *r = *state;
+        uint8_t buf[CONSOLE_RING_OUT_SIZE];
+
+        r->out_cons = r->out_prod = UINT32_MAX - 100; /* across the wrap */
+        guest_put(r, "0123456789", 10);
+        /* Logged 10 since cons_then, none consumed: all 10 go. */
+        assert_int_equal(console_ring_skip_logged(r, UINT32_MAX - 100, 10), 10);
+        assert_int_equal(r->out_cons, UINT32_MAX - 90);
+        assert_int_equal(console_ring_out_pending(r), 0);
+
+        /* Logged 6, 4 of them consumed: 2 go, the rest stays for the log. */
+        guest_put(r, "abcdefgh", 8);
+        assert_int_equal(console_ring_consume_out(r, 4), 0);
+        assert_int_equal(console_ring_skip_logged(r, UINT32_MAX - 90, 6), 2);
+        assert_int_equal(console_ring_read_out(r, buf, sizeof(buf)), 2);
+        assert_memory_equal(buf, "gh", 2);
+
+        /* Everything logged was consumed: nothing to do. */
+        guest_put(r, "xyz", 3);
+        assert_int_equal(console_ring_read_out(r, buf, sizeof(buf)), 3);
+        assert_int_equal(console_ring_skip_logged(r, r->out_cons - 3, 3), 0);
+        assert_int_equal(console_ring_skip_logged(r, r->out_cons, 0), 0);
+}
+
+static void test_skip_logged_hostile(void **state) {
+        struct console_ring *r = *state;
+        uint32_t cons;
+
+        r->out_cons = r->out_prod = 1000;
+        guest_put(r, "abcd", 4);
+        cons = r->out_cons;
+        /* The log says more than the ring ever queued. */
+        assert_int_equal(console_ring_skip_logged(r, 1000, 5), -EPROTO);
+        /* More consumed than logged (cons_then after cons: from the future). */
+        assert_int_equal(console_ring_skip_logged(r, 1001, 2), -EPROTO);
+        assert_int_equal(console_ring_skip_logged(r, 1000, (uint64_t) UINT32_MAX + 2), -EPROTO);
+        /* A corrupt ring. */
+        r->out_prod = r->out_cons + CONSOLE_RING_OUT_SIZE + 1;
+        assert_int_equal(console_ring_skip_logged(r, 1000, 1), -EPROTO);
+        assert_int_equal(r->out_cons, cons);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_layout),
@@ -343,6 +388,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_write_in_wrap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_in, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_skip_logged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_skip_logged_hostile, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,12 +81,23 @@ static void test_names(void **state) {
         assert_string_equal(vm_event_to_string(_VM_EVENT_MAX), "invalid");
 }
 
+static void test_exit_names(void **state) {
+        (void) state;
+        for (int x = 0; x < _VM_EXIT_MAX; x++)
+                assert_int_equal(vm_exit_from_string(vm_exit_to_string((enum vm_exit) x)), x);
+        assert_string_equal(vm_exit_to_string(VM_EXIT_REBOOT_LOOP), "reboot_loop");
+        assert_string_equal(vm_exit_to_string(_VM_EXIT_MAX), "none");
+        assert_int_equal(vm_exit_from_string("bogus"), VM_EXIT_NONE);
+        assert_int_equal(vm_exit_from_string(NULL), VM_EXIT_NONE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_transition),
                 cmocka_unit_test(test_out_of_range),
                 cmocka_unit_test(test_has_domain),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_exit_names),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
