@@ -179,6 +179,13 @@ static int field_start(const json_t *v, struct vm_spec *s, struct error *err) {
         return 0;
 }
 
+static int field_autostart(const json_t *v, struct vm_spec *s, struct error *err) {
+        if (!json_is_boolean(v))
+                return fail(err, ERROR_INVALID_FIELD, "autostart", "autostart must be true or false");
+        s->autostart = json_is_true(v);
+        return 0;
+}
+
 static int field_log_max_bytes(const json_t *v, struct vm_spec *s, struct error *err) {
         json_int_t i;
 
@@ -223,6 +230,7 @@ static const struct field fields[] = {
         { "consoles", field_consoles, false, true, true },
         { "disks", field_disks, false, true, true },
         { "log_max_bytes", field_log_max_bytes, false, true, true },
+        { "autostart", field_autostart, false, true, true },
         { "start", field_start, false, true, false },
         { "uuid", field_uuid, true, false, true },
 };
@@ -289,11 +297,11 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
 
         snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
                  u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I}", "name", s->name, "uuid", uuid, "vcpus",
+        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid", uuid, "vcpus",
                          (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
                          "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
                          "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
-                         (json_int_t) s->log_max_bytes);
+                         (json_int_t) s->log_max_bytes, "autostart", s->autostart);
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {

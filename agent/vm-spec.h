@@ -43,6 +43,7 @@ struct vm_spec {
         struct vm_disk disks[VM_DISKS_MAX];
         unsigned n_disks;
         uint64_t log_max_bytes;                 /* per console */
+        bool autostart;                         /* started when the agent first starts after a host boot */
 };
 
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
@@ -51,7 +52,8 @@ bool spec_name_is_valid(const char *s, size_t max);
 
 /* Parses and checks a POST /v1/vms body. Unknown fields are refused (a typo
  * must not be silently ignored). Defaults: vcpus 1, memory_mib 256,
- * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true.
+ * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true,
+ * autostart false.
  * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
  * false}; an image may appear once. log_max_bytes (each console's log
  * budget) defaults to VM_LOG_MAX_BYTES_DEFAULT, also for a spec stored

@@ -64,6 +64,36 @@ int vm_save(struct vm *vm) {
         return r;
 }
 
+/* A run.json that could not be saved is tried again this often, until it
+ * is: the agent recovers by itself once the disk has room again. */
+#define VM_RESAVE_USEC (5 * 1000 * 1000)
+
+static int on_resave(sd_event_source *s, uint64_t usec _unused_, void *userdata) {
+        struct vm *vm = userdata;
+        int r = vm_save(vm);
+
+        if (r >= 0) {
+                log_notice("VM %s: its state is saved again.", vm->spec.name);
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        }
+        (void) sd_event_source_set_time_relative(s, VM_RESAVE_USEC);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void vm_schedule_resave(struct vm *vm) {
+        int r = 0;
+
+        if (!vm->resave)
+                r = sd_event_add_time_relative(vm->owner->event, &vm->resave, CLOCK_MONOTONIC, VM_RESAVE_USEC, 0,
+                                               on_resave, vm);
+        else
+                r = sd_event_source_set_time_relative(vm->resave, VM_RESAVE_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(vm->resave, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_error_errno(r, "VM %s: cannot schedule another try at saving its state, ignoring", vm->spec.name);
+}
+
 /* The one place a VM's state changes. The change is made, saved, told to
  * the consoles' watchers and to the collection's hook. Returns -EINVAL (and
  * changes nothing) if the event cannot happen in the VM's state; a failed
@@ -89,9 +119,10 @@ static int vm_transition(struct vm *vm, enum vm_event e, struct error *err) {
         if (vm->owner->hook)
                 vm->owner->hook(vm, from, e, vm->owner->hook_userdata);
         if (r < 0) {
+                vm_schedule_resave(vm);
                 if (!err)
-                        return log_error_errno(r, "VM %s: %s, but saving its state failed, ignoring", vm->spec.name,
-                                               vm_event_to_string(e));
+                        return log_error_errno(r, "VM %s: %s, but saving its state failed (trying again every %d s)",
+                                               vm->spec.name, vm_event_to_string(e), VM_RESAVE_USEC / 1000000);
                 return error_set(err, r, ERROR_STATE_NOT_SAVED, NULL, "VM %s is %s, but saving that failed: %s",
                                  vm->spec.name, vm_state_to_string(to), strerror(-r));
         }
@@ -149,6 +180,7 @@ void vm_free(struct vm *vm) {
         if (!vm)
                 return;
         vm->restart = sd_event_source_disable_unref(vm->restart);
+        vm->resave = sd_event_source_disable_unref(vm->resave);
         /* Watchers get the last output, then learn the log is gone. */
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 vm->hubs[c] = console_hub_free(vm->hubs[c]);

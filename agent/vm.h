@@ -23,6 +23,7 @@ struct vm {
         bool stopping;                  /* a shutdown was asked for */
         sd_event_source *shutdown_timer;
         sd_event_source *restart;       /* the start after a guest's reboot, a turn of the loop later */
+        sd_event_source *resave;        /* retries a run.json that could not be saved (a full disk) */
         uint64_t reboots[VM_REBOOT_LOOP_COUNT]; /* CLOCK_MONOTONIC µs of the last guest reboots, a ring */
         unsigned n_reboots;             /* reboots seen (the ring's next slot: n_reboots % COUNT) */
         int dir_fd;                     /* STATE/vms/NAME */

@@ -143,6 +143,11 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
 
         r = vm_new(v, &s, &vm);
         if (r < 0)
+                (void) remove_tree(v->vms_fd, s.name); /* what of it was made */
+        if (r == -ENOSPC || r == -EDQUOT)
+                return error_set(err, r, ERROR_INSUFFICIENT_STORAGE, NULL,
+                                 "the agent's state file system is full: cannot make the VM's directory");
+        if (r < 0)
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot make the VM's directory: %s", strerror(-r));
         j = vm_spec_to_json(&s);
         r = j ? json_write_atomic(vm->dir_fd, "spec.json", j) : -ENOMEM;
@@ -152,6 +157,10 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
         if (r < 0) {
                 vm_free(vm);
                 (void) remove_tree(v->vms_fd, s.name);
+                if (r == -ENOSPC || r == -EDQUOT)
+                        return error_set(err, r, ERROR_INSUFFICIENT_STORAGE, NULL,
+                                         "the agent's state file system is full: cannot store the VM (free space "
+                                         "and try again)");
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot store the VM: %s", strerror(-r));
         }
         v->vm[v->n++] = vm;
@@ -268,6 +277,55 @@ static void vms_sweep(struct vms *v) {
         }
 }
 
+/* Whether the agent starts for the first time since the host booted: the
+ * host's boot id is not the one STATE/host.json holds (which then gets it).
+ * Without a boot id (not Linux?), never. */
+static bool vms_first_start_since_boot(struct vms *v) {
+        char id[SD_ID128_STRING_MAX];
+        sd_id128_t boot;
+        const char *old;
+        bool first;
+        json_t *j;
+        int r;
+
+        if (sd_id128_get_boot(&boot) < 0)
+                return false;
+        sd_id128_to_string(boot, id);
+        j = json_read_at(v->state_fd, "host.json");
+        old = json_string_value(json_object_get(j, "boot_id"));
+        first = !old || strcmp(old, id) != 0;
+        json_decref(j);
+        if (!first)
+                return false;
+        j = json_pack("{s:s}", "boot_id", id);
+        r = j ? json_write_atomic(v->state_fd, "host.json", j) : -ENOMEM;
+        json_decref(j);
+        if (r < 0)
+                log_warning_errno(r, "Saving the host's boot id failed (autostart VMs may start again at the next "
+                                  "agent restart), ignoring");
+        return true;
+}
+
+/* After a host boot, the VMs whose spec says autostart start (the others
+ * stay stopped, with their logs). A failure is the journal's: the VM stays
+ * stopped and says why at its next start. */
+static void vms_autostart(struct vms *v) {
+        if (!v->ts || !vms_first_start_since_boot(v))
+                return;
+        for (size_t i = 0; i < v->n; i++) {
+                struct vm *vm = v->vm[i];
+                struct error err = { 0 };
+
+                if (!vm->spec.autostart || vm_state_has_domain(vm->state))
+                        continue;
+                if (vm_start(vm, &err) < 0)
+                        log_error_errno(err.r, "VM %s: autostart after the host's boot failed: %s", vm->spec.name,
+                                        err.message);
+                else
+                        log_info("VM %s: started (autostart after the host's boot).", vm->spec.name);
+        }
+}
+
 /* The default limits of all logs together: a quarter of the state file
  * system, and 15 % of it kept free (journald's SystemKeepFree). */
 static void default_log_limits(int fd, uint64_t *max_bytes, uint64_t *keep_free) {
@@ -327,6 +385,7 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
         }
         vms_load(v);
         vms_sweep(v);
+        vms_autostart(v);
         *ret = v;
         return 0;
 fail:

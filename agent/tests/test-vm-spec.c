@@ -72,6 +72,7 @@ static void test_defaults(void **state) {
         assert_true(s.start);
         assert_int_equal(s.n_disks, 0);
         assert_int_equal(s.log_max_bytes, VM_LOG_MAX_BYTES_DEFAULT);
+        assert_false(s.autostart);
 }
 
 /* Each console's log budget: bounded both ways, kept on disk, and the
@@ -98,6 +99,17 @@ static void test_log_max_bytes(void **state) {
         json_object_del(j, "log_max_bytes");
         assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
         assert_int_equal(back.log_max_bytes, VM_LOG_MAX_BYTES_DEFAULT);
+        assert_false(back.autostart);
+        json_decref(j);
+
+        /* autostart: a boolean, kept on disk. */
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"autostart\":true}", &s, &e), 0);
+        assert_true(s.autostart);
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"autostart\":1}", 400, "invalid_field", "autostart");
+        j = vm_spec_to_json(&s);
+        json_object_set_new(j, "uuid", json_string("00112233-4455-6677-8899-aabbccddeeff"));
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_true(back.autostart);
         json_decref(j);
 }
 
