@@ -68,7 +68,8 @@ static uint64_t skip_removed(struct api_call *call, struct console_log *log, uin
 }
 
 /* GET .../log?follow=1: the log from an offset on, then every byte as it is
- * appended, until the client goes or the VM is deleted. */
+ * appended, until the client goes, the VM is deleted, or the budget removes
+ * bytes the follower has not read yet. */
 struct log_stream {
         struct api_stream base;
         struct console_watch watch;
@@ -84,6 +85,12 @@ static ssize_t log_stream_read(struct api_stream *as, void *buf, size_t max) {
                 return -EPIPE; /* the VM is gone, its log with it */
         log = console_hub_log(s->watch.hub);
         n = console_log_read(log, s->offset, buf, max);
+        /* The budget removed bytes the follower had not read: it is not
+         * skipped over silently. The stream ends where the follower stood;
+         * a reconnect with from= is answered from the log's start and told
+         * how much it missed (X-Xvmd-Log-Skipped). */
+        if (n == -ENODATA && s->offset < console_log_start(log))
+                return -EPIPE;
         if (n == -ENODATA) {
                 s->offset = console_log_seek_data(log, s->offset);
                 n = console_log_read(log, s->offset, buf, max);
