@@ -13,8 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "console-index.h"
 #include "console-log.h"
 
 #define SEGMENT_DIGITS 20 /* UINT64_MAX has 20 decimal digits */
@@ -37,6 +39,9 @@ struct console_log {
         bool dirty; /* appended since the last fdatasync */
 
         int cursor_fd; /* DIR/ring-cursor once written or read, or -1 */
+        struct console_index *index; /* DIR/index, or NULL if it could not be opened */
+        int64_t (*clock)(void *userdata);
+        void *clock_userdata;
 
         /* An earlier segment kept open between reads, or -1. */
         int read_fd;
@@ -247,6 +252,10 @@ int console_log_open(int dir_fd, const char *name, struct console_log **ret) {
         for (size_t i = 0; i < l->n_segments; i++)
                 l->held += l->segments[i].size;
 
+        /* The index is a help: a log without one still works. */
+        if (console_index_open(l->dir_fd, &l->index) < 0)
+                l->index = NULL;
+
         *ret = TAKE_PTR(l);
         return 0;
 }
@@ -259,6 +268,7 @@ struct console_log *console_log_free(struct console_log *l) {
                 (void) fdatasync(l->fd);
         safe_close(l->read_fd);
         safe_close(l->cursor_fd);
+        console_index_free(l->index);
         safe_close(l->fd);
         safe_close(l->dir_fd);
         free(l->segments);
@@ -302,6 +312,20 @@ static void count(struct console_log *l, uint64_t n, bool add) {
         }
 }
 
+/* The index's size limit: a 64th of the budget (a mark is 24 bytes). */
+static uint64_t index_max(const struct console_log *l) {
+        return l->budget / 64;
+}
+
+static int64_t log_now(const struct console_log *l) {
+        struct timespec ts;
+
+        if (l->clock)
+                return l->clock(l->clock_userdata);
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Removes the oldest segment (never the last one), and says so. */
 static int remove_first(struct console_log *l, enum console_log_removal why) {
         char name[SEGMENT_NAME_LEN + 1];
@@ -313,6 +337,8 @@ static int remove_first(struct console_log *l, enum console_log_removal why) {
         count(l, size, false);
         memmove(l->segments, l->segments + 1, (l->n_segments - 1) * sizeof(*l->segments));
         l->n_segments--;
+        if (l->index)
+                console_index_trim(l->index, l->segments[0].start, index_max(l));
         if (l->read_fd >= 0) {
                 if (l->read_index == 0)
                         l->read_fd = safe_close(l->read_fd);
@@ -469,6 +495,7 @@ static size_t segment_room(struct console_log *l, size_t chunk) {
 
 int console_log_append(struct console_log *l, const void *data, size_t n) {
         const uint8_t *p = data;
+        uint64_t first = console_log_end(l);
         size_t done = 0;
         int r = 0;
 
@@ -500,6 +527,12 @@ int console_log_append(struct console_log *l, const void *data, size_t n) {
                 l->dirty = true;
         }
 
+        if (done > 0 && l->index) {
+                console_index_appended(l->index, first, log_now(l));
+                if (console_index_bytes(l->index) > index_max(l) &&
+                    console_index_bytes(l->index) > CONSOLE_INDEX_MIN_BYTES)
+                        console_index_trim(l->index, console_log_start(l), index_max(l));
+        }
         trim(l);
         if (l->pool)
                 pool_trim(l->pool, r == -ENOSPC || r == -EDQUOT);
@@ -604,6 +637,68 @@ uint64_t console_log_seek_data(const struct console_log *l, uint64_t offset) {
                         return offset;
         }
         return end;
+}
+
+void console_log_set_clock(struct console_log *l, int64_t (*now)(void *userdata), void *userdata) {
+        l->clock = now;
+        l->clock_userdata = userdata;
+}
+
+int console_log_boot_begin(struct console_log *l, uint32_t boot) {
+        return l->index ? console_index_boot(l->index, console_log_end(l), boot, log_now(l)) : -ENOENT;
+}
+
+int console_log_boot_end(struct console_log *l, uint32_t boot, int exit) {
+        return l->index ? console_index_end(l->index, console_log_end(l), boot, exit, log_now(l)) : -ENOENT;
+}
+
+static uint64_t clamp_offset(const struct console_log *l, uint64_t o) {
+        uint64_t start = console_log_start(l), end = console_log_end(l);
+
+        return o < start ? start : o > end ? end : o;
+}
+
+int console_log_offset_since(struct console_log *l, int64_t t, uint64_t *ret) {
+        uint64_t o;
+        int r = l->index ? console_index_offset_since(l->index, t, console_log_end(l), &o) : -ENOENT;
+
+        if (r < 0)
+                return r;
+        *ret = clamp_offset(l, o);
+        return 0;
+}
+
+int console_log_offset_until(struct console_log *l, int64_t t, uint64_t *ret) {
+        uint64_t o;
+        int r = l->index ? console_index_offset_until(l->index, t, console_log_end(l), &o) : -ENOENT;
+
+        if (r < 0)
+                return r;
+        *ret = clamp_offset(l, o);
+        return 0;
+}
+
+int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret) {
+        return l->index ? console_index_time_of(l->index, offset, ret) : -ENOENT;
+}
+
+int console_log_boots(struct console_log *l, struct console_index_boot **ret, size_t *n) {
+        struct console_index_boot *b;
+        size_t count, keep = 0;
+        int r;
+
+        if (!l->index)
+                return -ENOENT;
+        r = console_index_boots(l->index, console_log_end(l), &b, &count);
+        if (r < 0)
+                return r;
+        /* Boots wholly below the log's start are gone with their bytes. */
+        for (size_t i = 0; i < count; i++)
+                if (b[i].start_offset >= console_log_start(l) || b[i].end_offset > console_log_start(l))
+                        b[keep++] = b[i];
+        *ret = b;
+        *n = keep;
+        return 0;
 }
 
 /* The cursor on disk: a fixed record, little-endian, with a magic and a

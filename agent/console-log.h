@@ -117,6 +117,26 @@ int console_log_put_cursor(struct console_log *l, const struct console_log_curso
 /* The last cursor stored: 0, -ENOENT for none, -EBADMSG for a damaged one. */
 int console_log_get_cursor(struct console_log *l, struct console_log_cursor *ret);
 
+/* Time and boots (console-index.h: an index beside the segments, exact to
+ * the second, never scanning the log). Times are CLOCK_REALTIME in
+ * nanoseconds. Without an index (it could not be opened) the log works
+ * as before and these answer -ENOENT. */
+int console_log_boot_begin(struct console_log *l, uint32_t boot);
+int console_log_boot_end(struct console_log *l, uint32_t boot, int exit);
+/* The first offset of output appended at or after t, or after t, within
+ * [start, end]. */
+int console_log_offset_since(struct console_log *l, int64_t t, uint64_t *ret);
+int console_log_offset_until(struct console_log *l, int64_t t, uint64_t *ret);
+/* When the byte at offset was appended, to the second; -ENOENT if unknown
+ * (bytes from before the index). */
+int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret);
+struct console_index_boot;
+/* The boots whose first offset the log still holds or whose end it does:
+ * oldest first, *ret malloc'ed. */
+int console_log_boots(struct console_log *l, struct console_index_boot **ret, size_t *n);
+/* The clock the index reads (tests); NULL: CLOCK_REALTIME. */
+void console_log_set_clock(struct console_log *l, int64_t (*now)(void *userdata), void *userdata);
+
 /* Number of segments (for tests and metrics). */
 size_t console_log_segments(const struct console_log *l);
 

@@ -82,6 +82,7 @@ static const char *const exit_names[_VM_EXIT_MAX] = {
         [VM_EXIT_REBOOT_LOOP] = "reboot_loop",
         [VM_EXIT_DESTROY] = "destroy",
         [VM_EXIT_VANISHED] = "vanished",
+        [VM_EXIT_HOST_REBOOT] = "host_reboot",
 };
 
 const char *vm_exit_to_string(enum vm_exit x) {

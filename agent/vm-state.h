@@ -72,11 +72,12 @@ enum vm_exit {
         VM_EXIT_REBOOT_LOOP,    /* it rebooted too often (VM_REBOOT_LOOP_*) */
         VM_EXIT_DESTROY,        /* the agent pulled the plug: destroy, or a shutdown's timeout */
         VM_EXIT_VANISHED,       /* its domain went away by other hands */
+        VM_EXIT_HOST_REBOOT,    /* the host rebooted (or lost power) while it ran */
         _VM_EXIT_MAX,
 };
 
 /* "none", "poweroff", "reboot", "crash", "watchdog", "reboot_loop",
- * "destroy", "vanished". */
+ * "destroy", "vanished", "host_reboot". */
 const char *vm_exit_to_string(enum vm_exit x);
 /* The reason a name says, or VM_EXIT_NONE for an unknown one. */
 enum vm_exit vm_exit_from_string(const char *s);

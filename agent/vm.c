@@ -112,6 +112,12 @@ static int vm_transition(struct vm *vm, enum vm_event e, struct error *err) {
         vm->state = to;
         if (e == VM_EVENT_STARTED)
                 vm->boot_count++;
+        /* The logs' indexes hear how each boot ended (vm_start() told them
+         * where it began). */
+        if (vm_state_has_domain(from) && !vm_state_has_domain(to))
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                        if (vm->logs[c])
+                                (void) console_log_boot_end(vm->logs[c], vm->boot_count, (int) vm->exit_reason);
         r = vm_save(vm);
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 if (vm->hubs[c])
@@ -353,11 +359,16 @@ int vm_start(struct vm *vm, struct error *err) {
                 return r;
         }
         vm->domid = b.domid;
-        /* Each boot's output starts a segment of its own. */
-        for (int k = 0; k < _VM_CONSOLE_MAX; k++)
-                if (vm->logs[k] && (r = console_log_rotate(vm->logs[k])) < 0)
+        /* Each boot's output starts a segment of its own, and its index
+         * says where the boot began (before the guest can write). */
+        for (int k = 0; k < _VM_CONSOLE_MAX; k++) {
+                if (!vm->logs[k])
+                        continue;
+                if ((r = console_log_rotate(vm->logs[k])) < 0)
                         log_warning_errno(r, "VM %s: starting a new segment of its %s log failed, ignoring",
                                           vm->spec.name, console_names[k]);
+                (void) console_log_boot_begin(vm->logs[k], vm->boot_count + 1);
+        }
         r = vm_attach_consoles(vm, &b, false);
         if (r < 0) {
                 vm_teardown(vm);
@@ -585,7 +596,7 @@ bool vm_owns_domain(const struct vm *vm, uint32_t domid) {
 
 void vm_recover(struct vm *vm, json_t *run) {
         const char *state = json_string_value(json_object_get(run, "state"));
-        bool ended = false;
+        bool ended = false, ran = state && (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0);
         int e, r;
 
         /* As the agent left it; a domain that is gone left it stopped (a
@@ -602,6 +613,16 @@ void vm_recover(struct vm *vm, json_t *run) {
                 if (ended)
                         vm_domain_changed(vm);
                 return;
+        }
+        /* It ran and its domain is gone: the host rebooted, or other hands
+         * destroyed it while the agent was away. */
+        if (ran) {
+                vm->exit_reason = vm->owner->host_booted ? VM_EXIT_HOST_REBOOT : VM_EXIT_VANISHED;
+                log_notice("VM %s ran when the agent stopped, and its domain is gone (%s): now stopped.",
+                           vm->spec.name, vm->owner->host_booted ? "the host rebooted" : "destroyed by other hands");
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++)
+                        if (vm->logs[c])
+                                (void) console_log_boot_end(vm->logs[c], vm->boot_count, (int) vm->exit_reason);
         }
         r = vm_save(vm);
         if (r < 0)

@@ -310,7 +310,7 @@ static bool vms_first_start_since_boot(struct vms *v) {
  * stay stopped, with their logs). A failure is the journal's: the VM stays
  * stopped and says why at its next start. */
 static void vms_autostart(struct vms *v) {
-        if (!v->ts || !vms_first_start_since_boot(v))
+        if (!v->ts || !v->host_booted)
                 return;
         for (size_t i = 0; i < v->n; i++) {
                 struct vm *vm = v->vm[i];
@@ -383,6 +383,7 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
                 if (r < 0)
                         goto fail;
         }
+        v->host_booted = v->ts && vms_first_start_since_boot(v);
         vms_load(v);
         vms_sweep(v);
         vms_autostart(v);

@@ -502,7 +502,11 @@ static uint64_t bytes_on_disk(struct test_dir *f) {
         while ((de = readdir(d))) {
                 struct stat st;
 
-                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+                size_t len = strlen(de->d_name);
+
+                /* Segments only: the index and the cursor are beside them. */
+                if (len > 4 && strcmp(de->d_name + len - 4, ".log") == 0 &&
+                    fstatat(dirfd(d), de->d_name, &st, 0) == 0)
                         total += (uint64_t) st.st_size;
         }
         closedir(d);
