@@ -26,6 +26,7 @@ static const unsigned short statuses[_ERROR_CODE_MAX] = {
         [ERROR_IMAGE_NOT_FOUND] = 404,
         [ERROR_UNKNOWN_CONSOLE] = 404,
         [ERROR_OFFSET_OUT_OF_RANGE] = 416,
+        [ERROR_BOOT_NOT_FOUND] = 404,
         [ERROR_ALREADY_EXISTS] = 409,
         [ERROR_TOO_MANY_VMS] = 409,
         [ERROR_VM_RUNNING] = 409,

@@ -87,4 +87,5 @@ struct image_upload *api_upload_image(struct api_upload *u);
 
 void api_console_input(struct api_call *call);
 void api_console_log(struct api_call *call);
+void api_console_boots(struct api_call *call);
 void api_console_ws(struct api_call *call);

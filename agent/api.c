@@ -52,6 +52,7 @@ static const struct api_route routes[] = {
         { "POST", "/v1/vms/*/consoles/*/input", API_INPUT_BODY_MAX, api_console_input, BODY_BUFFERED,
           API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/*/consoles/*/log", 0, api_console_log, BODY_BUFFERED, API_NEEDS_CONSOLE },
+        { "GET", "/v1/vms/*/consoles/*/boots", 0, api_console_boots, BODY_BUFFERED, API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/*/consoles/*/ws", 0, api_console_ws, BODY_BUFFERED, API_NEEDS_VIEWERS },
 };
 

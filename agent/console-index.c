@@ -249,7 +249,7 @@ int console_index_offset_until(struct console_index *x, int64_t t, uint64_t end,
         return 0;
 }
 
-int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret) {
+int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret, uint64_t *ret_next) {
         struct record r;
         int64_t i;
         int k;
@@ -259,6 +259,13 @@ int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret
         i = count_prefix(x, offset_le, (int64_t) offset);
         if (i < 0)
                 return (int) i;
+        *ret_next = UINT64_MAX;
+        if ((uint64_t) i < x->n) {
+                k = read_record(x, (uint64_t) i, &r);
+                if (k < 0)
+                        return k;
+                *ret_next = r.offset;
+        }
         if (i == 0)
                 return -ENOENT;
         k = read_record(x, (uint64_t) i - 1, &r);

@@ -65,8 +65,9 @@ int console_index_offset_since(struct console_index *x, int64_t t, uint64_t end,
 /* The first offset of output appended after time t (to the second), or end. */
 int console_index_offset_until(struct console_index *x, int64_t t, uint64_t end, uint64_t *ret);
 /* When the byte at offset was appended (that of the last record at or
- * before it): 0, or -ENOENT if no record is. */
-int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret);
+ * before it): 0, or -ENOENT if no record is. *ret_next is the offset of the
+ * next record (UINT64_MAX if none): the same time holds up to it. */
+int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret, uint64_t *ret_next);
 
 /* The boots the index knows, oldest first (*ret malloc'ed, *n of them);
  * end is the log's end, for a boot that has not ended. */

@@ -678,8 +678,9 @@ int console_log_offset_until(struct console_log *l, int64_t t, uint64_t *ret) {
         return 0;
 }
 
-int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret) {
-        return l->index ? console_index_time_of(l->index, offset, ret) : -ENOENT;
+int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret, uint64_t *ret_next) {
+        *ret_next = UINT64_MAX;
+        return l->index ? console_index_time_of(l->index, offset, ret, ret_next) : -ENOENT;
 }
 
 int console_log_boots(struct console_log *l, struct console_index_boot **ret, size_t *n) {

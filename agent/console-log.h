@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "console-index.h"
 #include "macro.h"
 
 struct console_log;
@@ -128,9 +129,10 @@ int console_log_boot_end(struct console_log *l, uint32_t boot, int exit);
 int console_log_offset_since(struct console_log *l, int64_t t, uint64_t *ret);
 int console_log_offset_until(struct console_log *l, int64_t t, uint64_t *ret);
 /* When the byte at offset was appended, to the second; -ENOENT if unknown
- * (bytes from before the index). */
-int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret);
-struct console_index_boot;
+ * (bytes from before the index). The same answer holds for the bytes up to
+ * *ret_next (UINT64_MAX: all that follow so far), so that dating each line
+ * of a page costs one lookup per second of output, not one per line. */
+int console_log_time_of(struct console_log *l, uint64_t offset, int64_t *ret, uint64_t *ret_next);
 /* The boots whose first offset the log still holds or whose end it does:
  * oldest first, *ret malloc'ed. */
 int console_log_boots(struct console_log *l, struct console_index_boot **ret, size_t *n);

@@ -10,7 +10,7 @@
  *   vm-state.h     a VM's states and events
  *   vms.h          the VMs, their consoles' hubs and input, the images
  *   console-hub.h  watching one console's log
- *   console-log.h  reading one console's log
+ *   console-log.h  reading one console's log (console-index.h: its boots and times)
  *   host.h         the machine: GET /v1/host
  *   xen.h          the hypervisor's handles host.h reads from */
 #pragma once

@@ -24,6 +24,7 @@ static const char *const code_names[_ERROR_CODE_MAX] = {
         [ERROR_IMAGE_NOT_FOUND] = "image_not_found",
         [ERROR_UNKNOWN_CONSOLE] = "unknown_console",
         [ERROR_OFFSET_OUT_OF_RANGE] = "offset_out_of_range",
+        [ERROR_BOOT_NOT_FOUND] = "boot_not_found",
         [ERROR_ALREADY_EXISTS] = "already_exists",
         [ERROR_TOO_MANY_VMS] = "too_many_vms",
         [ERROR_VM_RUNNING] = "vm_running",

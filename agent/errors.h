@@ -37,6 +37,7 @@ enum error_code {
         ERROR_IMAGE_NOT_FOUND,
         ERROR_UNKNOWN_CONSOLE,          /* unknown_console, in a path */
         ERROR_OFFSET_OUT_OF_RANGE,
+        ERROR_BOOT_NOT_FOUND,           /* a boot the log does not hold */
 
         /* Refused in the current state. */
         ERROR_ALREADY_EXISTS,

@@ -55,10 +55,11 @@ static void test_marks_and_lookups(void **state) {
         struct test_dir *f = *state;
         struct console_log *l = open_log(f);
         int64_t t;
+        uint64_t next;
 
         /* An empty index knows nothing. */
         assert_int_equal(console_log_offset_since(l, T0, &(uint64_t) { 0 }), -ENOENT);
-        assert_int_equal(console_log_time_of(l, 0, &t), -ENOENT);
+        assert_int_equal(console_log_time_of(l, 0, &t, &next), -ENOENT);
 
         now = T0;
         put(l, "a\n");                  /* [0, 2) at T0: a mark */
@@ -69,11 +70,12 @@ static void test_marks_and_lookups(void **state) {
         now = T0 + 20 * SEC + 1;
         put(l, "d\n");                  /* [6, 8) at T0+20 */
 
-        assert_int_equal(console_log_time_of(l, 0, &t), 0);
+        assert_int_equal(console_log_time_of(l, 0, &t, &next), 0);
         assert_int_equal(t, T0);
-        assert_int_equal(console_log_time_of(l, 3, &t), 0);
+        assert_int_equal(console_log_time_of(l, 3, &t, &next), 0);
         assert_int_equal(t, T0);
-        assert_int_equal(console_log_time_of(l, 4, &t), 0);
+        assert_int_equal(next, 4); /* T0 holds up to the next mark */
+        assert_int_equal(console_log_time_of(l, 4, &t, &next), 0);
         assert_int_equal(t, T0 + 10 * SEC);
 
         assert_int_equal(since(l, T0 - SEC), 0);        /* before everything */
@@ -93,8 +95,9 @@ static void test_marks_and_lookups(void **state) {
         /* Reopened: the same answers. */
         l = open_log(f);
         assert_int_equal(since(l, T0 + 5 * SEC), 4);
-        assert_int_equal(console_log_time_of(l, 7, &t), 0);
+        assert_int_equal(console_log_time_of(l, 7, &t, &next), 0);
         assert_int_equal(t, T0 + 20 * SEC + 1);
+        assert_int_equal(next, UINT64_MAX);
         console_log_free(l);
 }
 
@@ -102,12 +105,13 @@ static void test_clock_steps_back(void **state) {
         struct test_dir *f = *state;
         struct console_log *l = open_log(f);
         int64_t t;
+        uint64_t next;
 
         now = T0 + 100 * SEC;
         put(l, "late\n");
         now = T0;                       /* the clock stepped back an hour */
         put(l, "early\n");
-        assert_int_equal(console_log_time_of(l, 5, &t), 0);
+        assert_int_equal(console_log_time_of(l, 5, &t, &next), 0);
         assert_int_equal(t, T0 + 100 * SEC); /* never before what came first */
         now = T0 + 102 * SEC;
         put(l, "x\n");
@@ -165,6 +169,7 @@ static void test_trim(void **state) {
         char line[4096];
         size_t n = 0;
         int64_t t;
+        uint64_t next;
 
         memset(line, 'x', sizeof(line) - 2);
         line[sizeof(line) - 2] = '\n';
@@ -192,7 +197,7 @@ static void test_trim(void **state) {
         assert_int_equal(b[0].boot, 2);
         free(b);
         /* The first byte held is still dated. */
-        assert_int_equal(console_log_time_of(l, console_log_start(l), &t), 0);
+        assert_int_equal(console_log_time_of(l, console_log_start(l), &t, &next), 0);
         assert_true(t >= T0 + 50 * SEC && t <= T0 + 99 * SEC);
         console_log_free(l);
 }
@@ -203,6 +208,7 @@ static void test_thin(void **state) {
         struct test_dir *f = *state;
         struct console_log *l = open_log(f);
         int64_t t;
+        uint64_t next;
 
         console_log_set_budget(l, CONSOLE_LOG_BUDGET_MIN);
         for (int i = 0; i < 10000; i++) {
@@ -211,7 +217,7 @@ static void test_thin(void **state) {
         }
         assert_int_equal(console_log_end(l), 10000);
         /* Lookups still answer, less precisely for old bytes. */
-        assert_int_equal(console_log_time_of(l, 9999, &t), 0);
+        assert_int_equal(console_log_time_of(l, 9999, &t, &next), 0);
         assert_int_equal(t, T0 + 9999 * SEC);
         assert_true(since(l, T0 + 5000 * SEC) <= 5000);
         assert_true(until(l, T0 + 5000 * SEC) >= 5001);
