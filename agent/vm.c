@@ -359,6 +359,10 @@ int vm_start(struct vm *vm, struct error *err) {
                 return r;
         }
         vm->domid = b.domid;
+        /* A start that is not the guest's own reboot begins a new count of
+         * reboots (a VM stopped for a reboot loop may be started again). */
+        if (vm->exit_reason != VM_EXIT_REBOOT)
+                vm->n_reboots = 0;
         /* Each boot's output starts a segment of its own, and its index
          * says where the boot began (before the guest can write). */
         for (int k = 0; k < _VM_CONSOLE_MAX; k++) {
@@ -494,16 +498,14 @@ static int domain_event(const struct vm *vm, const struct domain_state *st, enum
 }
 
 /* A guest reboot at time now: whether it makes VM_REBOOT_LOOP_COUNT within
- * VM_REBOOT_LOOP_SEC (the oldest of the last COUNT is that recent). */
+ * VM_REBOOT_LOOP_SEC (the oldest of the last COUNT, this one included, is
+ * that recent). */
 static bool vm_reboot_loops(struct vm *vm, uint64_t now) {
-        unsigned slot = vm->n_reboots % VM_REBOOT_LOOP_COUNT;
-        bool loop = vm->n_reboots >= VM_REBOOT_LOOP_COUNT &&
-                    now - vm->reboots[slot] < (uint64_t) VM_REBOOT_LOOP_SEC * 1000000;
-
-        /* The ring holds the last COUNT - 1 reboots before this one, and this. */
-        vm->reboots[slot] = now;
+        vm->reboots[vm->n_reboots % VM_REBOOT_LOOP_COUNT] = now;
         vm->n_reboots++;
-        return loop;
+        /* The next slot to fill holds the oldest of the last COUNT. */
+        return vm->n_reboots >= VM_REBOOT_LOOP_COUNT &&
+               now - vm->reboots[vm->n_reboots % VM_REBOOT_LOOP_COUNT] < (uint64_t) VM_REBOOT_LOOP_SEC * 1000000;
 }
 
 /* The new boot after a guest's reboot, in a turn of the event loop of its
