@@ -144,9 +144,11 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
         r = vm_new(v, &s, &vm);
         if (r < 0)
                 (void) remove_tree(v->vms_fd, s.name); /* what of it was made */
-        if (r == -ENOSPC || r == -EDQUOT)
+        if (r == -ENOSPC || r == -EDQUOT) {
+                log_warning("The agent's state file system is full: VM %s was not created.", s.name);
                 return error_set(err, r, ERROR_INSUFFICIENT_STORAGE, NULL,
                                  "the agent's state file system is full: cannot make the VM's directory");
+        }
         if (r < 0)
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot make the VM's directory: %s", strerror(-r));
         j = vm_spec_to_json(&s);
@@ -157,10 +159,12 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
         if (r < 0) {
                 vm_free(vm);
                 (void) remove_tree(v->vms_fd, s.name);
-                if (r == -ENOSPC || r == -EDQUOT)
+                if (r == -ENOSPC || r == -EDQUOT) {
+                        log_warning("The agent's state file system is full: VM %s was not created.", s.name);
                         return error_set(err, r, ERROR_INSUFFICIENT_STORAGE, NULL,
                                          "the agent's state file system is full: cannot store the VM (free space "
                                          "and try again)");
+                }
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot store the VM: %s", strerror(-r));
         }
         v->vm[v->n++] = vm;
