@@ -12,6 +12,7 @@
 
 #include "api-internal.h"
 #include "console-ws.h"
+#include "log-stamp.h"
 #include "timestamp.h"
 #include "ws-handshake.h"
 
@@ -72,65 +73,6 @@ static uint64_t skip_removed(struct api_call *call, struct console_log *log, uin
         return start;
 }
 
-/* ?timestamps=1: each line of the answer starts with the time its first
- * byte was appended, RFC 3339 in UTC to the millisecond and a space ("- "
- * for bytes older than the log's index); the bytes on disk stay raw. */
-#define STAMP_LEN (TIMESTAMP_MAX - 1 + 1) /* "2026-12-01T09:50:17.123Z " at most */
-
-struct stamper {
-        struct console_log *log;
-        bool line_start;        /* the next byte begins a line */
-        bool known;             /* a time is cached: */
-        uint64_t valid_until;   /* it holds for offsets below this */
-        char stamp[STAMP_LEN + 1];
-        size_t stamp_len;
-};
-
-static void stamper_init(struct stamper *st, struct console_log *log) {
-        *st = (struct stamper) { .log = log, .line_start = true };
-}
-
-static void stamp_for(struct stamper *st, uint64_t offset) {
-        int64_t t;
-
-        if (st->known && offset < st->valid_until)
-                return;
-        if (console_log_time_of(st->log, offset, &t, &st->valid_until) < 0) {
-                memcpy(st->stamp, "- ", 3);
-                st->stamp_len = 2;
-        } else {
-                timestamp_format(t, st->stamp);
-                st->stamp_len = strlen(st->stamp);
-                st->stamp[st->stamp_len++] = ' ';
-                st->stamp[st->stamp_len] = 0;
-        }
-        st->known = true;
-}
-
-/* Copies raw bytes (the log's from offset on) to out with each line's
- * stamp, as many as fit in out_max; *used says how many raw bytes went. A
- * line's stamp and its first byte go together. Returns the bytes written. */
-static size_t stamp_lines(struct stamper *st, uint64_t offset, const uint8_t *raw, size_t n, uint8_t *out,
-                          size_t out_max, size_t *used) {
-        size_t i = 0, o = 0;
-
-        while (i < n) {
-                if (st->line_start) {
-                        stamp_for(st, offset + i);
-                        if (out_max - o < st->stamp_len + 1)
-                                break;
-                        memcpy(out + o, st->stamp, st->stamp_len);
-                        o += st->stamp_len;
-                        st->line_start = false;
-                } else if (o == out_max)
-                        break;
-                out[o++] = raw[i];
-                st->line_start = raw[i++] == '\n';
-        }
-        *used = i;
-        return o;
-}
-
 /* GET .../log?follow=1: the log from an offset on, then every byte as it is
  * appended, until the client goes, the VM is deleted, or the budget removes
  * bytes the follower has not read yet. */
@@ -139,7 +81,7 @@ struct log_stream {
         struct console_watch watch;
         uint64_t offset;
         bool timestamps;
-        struct stamper stamper;
+        struct log_stamper stamper;
 };
 
 static ssize_t log_stream_read(struct api_stream *as, void *buf, size_t max) {
@@ -171,7 +113,7 @@ static ssize_t log_stream_read(struct api_stream *as, void *buf, size_t max) {
                 return n;
         }
         s->stamper.log = log;
-        n = (ssize_t) stamp_lines(&s->stamper, s->offset, raw, (size_t) n, buf, max, &used);
+        n = (ssize_t) log_stamp_lines(&s->stamper, s->offset, raw, (size_t) n, buf, max, &used);
         s->offset += used;
         return n;
 }
@@ -201,7 +143,7 @@ static void follow(struct api_call *call, uint64_t offset, bool timestamps) {
         st->watch.on_change = log_stream_changed;
         st->offset = offset;
         st->timestamps = timestamps;
-        stamper_init(&st->stamper, vm_console_log(call->vm, call->console));
+        log_stamper_init(&st->stamper, vm_console_log(call->vm, call->console));
         if (console_hub_watch(vm_console_hub(call->vm, call->console), &st->watch) < 0) {
                 free(st);
                 api_response_error(call->resp, ERROR_TOO_MANY_FOLLOWERS, NULL, "this console already has %d followers",
@@ -282,7 +224,7 @@ void api_console_log(struct api_call *call) {
         uint64_t end = console_log_end(log), off, hi = end, b_lo = 0, b_hi = end, o;
         bool follow_on, stamps, has_since, has_until, has_boot;
         int64_t since = 0, until = 0;
-        struct stamper st;
+        struct log_stamper st;
         uint8_t *raw, *buf;
         size_t want, used = 0;
         ssize_t n;
@@ -342,8 +284,8 @@ void api_console_log(struct api_call *call) {
                         api_response_error(call->resp, ERROR_INTERNAL, NULL, "out of memory");
                         return;
                 }
-                stamper_init(&st, log);
-                n = (ssize_t) stamp_lines(&st, off, raw, (size_t) n, buf, API_LOG_CHUNK_MAX, &used);
+                log_stamper_init(&st, log);
+                n = (ssize_t) log_stamp_lines(&st, off, raw, (size_t) n, buf, API_LOG_CHUNK_MAX, &used);
                 free(raw);
         }
         call->resp->status = 200;
