@@ -210,8 +210,16 @@ static void spin(void) {
         }
 }
 
-/* A producer index 1 GiB past the consumer's, which no ring can hold. */
+/* A producer index 1 GiB past the consumer's, which no ring can hold; a
+ * second after the backend has taken the banner (a backend that finds the
+ * ring corrupt may drop what it read just before, or never read again). */
 static void corrupt(void) {
+        for (int i = 0; i < 100 && *pv_out_cons() != *pv_out_prod(); i++) {
+                evtchn_clear(pv_port);
+                if (*pv_out_cons() != *pv_out_prod())
+                        xen_wait(pv_port, 100 * NS_PER_MS);
+        }
+        sleep_until(now_ns() + NS_PER_S);
         *pv_out_prod() = *pv_out_cons() + 0x40000000u;
         __asm__ volatile("dmb sy" : : : "memory");
         evtchn_notify(pv_port);
