@@ -129,6 +129,9 @@ static int append(struct console_index *x, struct record *r) {
         struct disk_record d;
         ssize_t k;
 
+        /* To the millisecond, as the API writes times: a time a client read
+         * off a stamp finds the very record it came from. */
+        r->time -= r->time % 1000000;
         /* Sorted by offset and by time, whatever the clock does. */
         if (x->have_last) {
                 if (r->time < x->last.time)

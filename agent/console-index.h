@@ -11,7 +11,8 @@
  *         to the second, and a quiet console costs nothing.
  *   boot  boot number N began at offset, at time.
  *   end   boot N ended at offset, at time, for a reason (enum vm_exit).
- * Times never go back (a clock stepped back records the last time again),
+ * Times are kept to the millisecond (as the API writes them) and never go
+ * back (a clock stepped back records the last time again),
  * so offsets and times are both sorted and a lookup is a binary search of
  * the file: nothing scans the log, and records cost no memory.
  *

@@ -1,0 +1,145 @@
+"""The agent dies or is away while guests run, on real Xen: a kill -9 in the
+middle of floods loses no byte and stores none twice; domains that power off,
+crash or reboot while the agent is down are handled when it comes back as if
+it had been up; a domain of one of its VMs that no VM owns is destroyed; an
+autostart VM starts when the agent first starts after a host boot."""
+import time
+
+import tiny
+
+AGENT_UP_TIMEOUT = 90
+
+
+def journal(board):
+    r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def wait_agent(board):
+    """Until the agent answers again (systemd restarts it 5 s after a
+    failure)."""
+    deadline = time.monotonic() + AGENT_UP_TIMEOUT
+    while True:
+        try:
+            status, _, _ = board.api("GET", "/vms", timeout=5)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the agent did not come back"
+        time.sleep(1)
+
+
+def kill9(board):
+    r = board.dom0("systemctl", "kill", "--signal=KILL", "xvmd")
+    assert r.returncode == 0, r.stderr
+    time.sleep(1)
+    wait_agent(board)
+
+
+def xl_list(board):
+    """Domain names xl lists (dom0's own left out)."""
+    r = board.dom0("xl", "list")
+    assert r.returncode == 0, r.stderr
+    return [line.split()[0] for line in r.stdout.splitlines()[2:]]
+
+
+def test_kill9_during_floods_loses_and_repeats_nothing(board):
+    n = 8 * 1024 * 1024
+    big = 64 * 1024 * 1024
+    with tiny.vm(board, "kill-a", "flood", console="both", bytes=n, log_max_bytes=big) as a, \
+            tiny.vm(board, "kill-b", "flood", console="both", bytes=n, log_max_bytes=big) as b:
+        restarts = journal(board).count("Started xvmd")
+        # Twice, while all four consoles are mid-flood.
+        for fraction in (0.25, 0.6):
+            for vm in (a, b):
+                board.wait_vm(vm, lambda v: v["consoles"]["vuart"]["log_end"] >= n * fraction, timeout=900)
+            kill9(board)
+        whole = n + 1024 + len(tiny.flood_done(n))  # the banner is shorter than 1 KiB
+        for vm in (a, b):
+            for console in ("pv", "vuart"):
+                board.wait_vm(vm, lambda v: v["consoles"][console]["log_end"] >= n, timeout=900)
+                board.wait_log(vm, console, tiny.flood_done(n).strip(), timeout=120, start=n - 4096)
+        assert whole > n
+        for vm in (a, b):
+            for console in ("pv", "vuart"):
+                tiny.check_flood(board.whole_log(vm, console), n)
+        log = journal(board)
+        assert log.count("Started xvmd") >= restarts + 2, "systemd did not restart the agent twice"
+        assert "may be logged twice" not in log, [x for x in log.splitlines() if "twice" in x]
+
+
+def test_deaths_while_the_agent_is_down_are_handled_when_it_returns(board):
+    delay = 20
+    with tiny.vm(board, "off", "poweroff", delay=delay) as off, \
+            tiny.vm(board, "crash", "crash", delay=delay) as crash, \
+            tiny.vm(board, "reboot", "reboot", delay=delay) as reboot:
+        status, _, before = board.api("GET", f"/vms/{reboot}")
+        r = board.dom0("systemctl", "stop", "xvmd")
+        assert r.returncode == 0, r.stderr
+        try:
+            # All three end while nobody serves them (their domains stay,
+            # shut down, for a toolstack to see).
+            time.sleep(delay + 5)
+        finally:
+            r = board.dom0("systemctl", "start", "xvmd")
+            assert r.returncode == 0, r.stderr
+        wait_agent(board)
+        body = board.api("GET", f"/vms/{off}")[2]
+        assert body["state"] == "stopped" and body["exit_reason"] == "poweroff", body
+        body = board.api("GET", f"/vms/{crash}")[2]
+        assert body["state"] == "crashed" and body["exit_reason"] == "crash", body
+        body = board.wait_vm(reboot, lambda v: v["state"] == "running" and v["boot_count"] == before["boot_count"] + 1)
+        assert body["exit_reason"] == "reboot"
+        # Their last words were read before their domains went.
+        for vm, word in ((off, b"tiny: poweroff"), (crash, b"tiny: crash"), (reboot, b"tiny: reboot")):
+            assert word in board.log(vm, "pv")[0], vm
+        boots = board.api("GET", f"/vms/{reboot}/consoles/pv/boots")[2]["boots"]
+        assert [b["ended"] for b in boots] == ["reboot", "running"], boots
+        # Nothing left behind: no domain of theirs but the rebooted one's.
+        names = xl_list(board)
+        assert off not in names and crash not in names, names
+        assert names.count(reboot) == 1, names
+
+
+def test_a_domain_of_ours_that_no_vm_owns_is_destroyed(board):
+    """What an agent killed between building a domain and saving its domid
+    leaves: a domain with the VM's uuid that run.json does not name. Made
+    here by stopping the agent and taking the domid out of run.json."""
+    with tiny.vm(board, "owner", "idle") as owner:
+        domid = board.api("GET", f"/vms/{owner}")[2]["domid"]
+        run = f"/var/lib/xvmd/vms/{owner}/run.json"
+        r = board.dom0("sh", "-c", f"systemctl stop xvmd && sed -i 's/\"domid\": *[0-9]*/\"domid\": 0/' {run} && "
+                       f"grep -q '\"domid\": 0' {run} && systemctl start xvmd")
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_agent(board)
+        assert owner not in xl_list(board)
+        assert f"Domain {domid} ({owner}) belongs to VM {owner} but is not its domain" in journal(board)
+        body = board.api("GET", f"/vms/{owner}")[2]
+        assert body["state"] == "stopped" and body["domid"] is None, body
+        # It starts again as usual, one domain.
+        status, _, body = board.api("POST", f"/vms/{owner}/start")
+        assert status == 200, body
+        assert xl_list(board).count(owner) == 1
+
+
+def test_autostart_after_a_host_boot(board):
+    """A host boot as the agent sees it: a boot id other than the one it
+    saved. (The whole board's reboot is test_zy_persist's.)"""
+    with tiny.vm(board, "auto", "idle", autostart=True) as auto, tiny.vm(board, "manual", "idle") as manual:
+        assert board.api("GET", f"/vms/{auto}")[2]["spec"]["autostart"] is True
+        for vm in (auto, manual):
+            board.api("POST", f"/vms/{vm}/destroy")
+        # An agent restart alone starts nothing.
+        assert board.dom0("systemctl", "restart", "xvmd").returncode == 0
+        wait_agent(board)
+        assert board.api("GET", f"/vms/{auto}")[2]["state"] == "stopped"
+        # After a "host boot", the autostart VM starts, the other does not.
+        r = board.dom0("sh", "-c", "systemctl stop xvmd && rm /var/lib/xvmd/host.json && systemctl start xvmd")
+        assert r.returncode == 0, r.stderr
+        wait_agent(board)
+        body = board.wait_vm(auto, lambda v: v["state"] == "running", timeout=60)
+        assert body["boot_count"] == 2
+        assert board.api("GET", f"/vms/{manual}")[2]["state"] == "stopped"
+        assert f"VM {auto}: started (autostart after the host's boot)." in journal(board)
