@@ -220,7 +220,9 @@ function makeRow(vm) {
 
 function updateRow(row, vm) {
   row.vm = vm;
-  row.stateEl.textContent = vm.state;
+  // A VM that is not running says how its last boot ended (reboot_loop, ...).
+  const ended = vm.exit_reason && vm.state !== "running" && vm.state !== "paused" ? ` (${vm.exit_reason})` : "";
+  row.stateEl.textContent = vm.state + ended;
   row.stateEl.dataset.state = vm.state;
   row.bootEl.textContent = vm.boot_count ?? "";
   for (const { a, b } of row.buttons) b.disabled = row.busy || !a.when(vm.state);
