@@ -24,6 +24,22 @@
  * shares the loop with the API, the other consoles and the viewers. */
 #define CONSOLE_PUMP_MAX_BYTES (32 * CONSOLE_RING_OUT_SIZE)
 
+/* Cost: a guest that notifies for every few bytes (Xen's vpl011 notifies
+ * for every byte the guest writes) would cost a turn of the loop, and its
+ * system calls, per byte. Within each period a console gets this many
+ * turns that moved little; past them its event channel stays masked (Xen
+ * only marks it pending) until the period ends, and the next turn moves
+ * what piled up meanwhile. Turns that move a full ring's worth do not
+ * count: a PV flood goes at full speed. A keystroke's echo never waits. */
+#define CONSOLE_PERIOD_USEC (10 * 1000)
+#define CONSOLE_SMALL_TURNS 4
+#define CONSOLE_SMALL_BYTES 512
+
+/* The log's cursor is written at most this often (and when the backend
+ * goes): a cursor older than the log's end still says exactly which ring
+ * bytes the log holds, as long as less than 4 GiB came since. */
+#define CONSOLE_CURSOR_USEC (100 * 1000)
+
 struct console_backend {
         sd_event *event;
         uint32_t domid;
@@ -41,6 +57,13 @@ struct console_backend {
         sd_event_source *io;
         sd_event_source *retry;
         sd_event_source *more;          /* the next turn of a console with more output */
+        sd_event_source *rearm;         /* the end of a period in which the console used up its small turns */
+        evtchn_port_t masked_port;      /* left masked until then */
+        uint64_t period_start;          /* CLOCK_MONOTONIC µs */
+        unsigned small_turns;
+        size_t moved;                   /* bytes the last turn moved */
+        uint64_t cursor_time;           /* when the cursor was last written */
+        bool cursor_dirty;              /* output moved since */
 
         uint8_t *input;                 /* queued input, input_len bytes */
         size_t input_len;
@@ -48,12 +71,17 @@ struct console_backend {
         struct console_backend_stats stats;
 };
 
+static void save_cursor(struct console_backend *b);
+
 struct console_backend *console_backend_free(struct console_backend *b) {
         if (!b)
                 return NULL;
         b->retry = sd_event_source_disable_unref(b->retry);
         b->more = sd_event_source_disable_unref(b->more);
+        b->rearm = sd_event_source_disable_unref(b->rearm);
         b->io = sd_event_source_disable_unref(b->io);
+        if (b->cursor_dirty && b->ring && b->log)
+                save_cursor(b);
         if (b->bound)
                 (void) xenevtchn_unbind(b->xce, b->local_port);
         if (b->xce)
@@ -99,7 +127,19 @@ static void save_cursor(struct console_backend *b) {
                 .ring_cons = __atomic_load_n(&b->ring->out_cons, __ATOMIC_RELAXED),
         };
 
-        (void) console_log_put_cursor(b->log, &c);
+        if (console_log_put_cursor(b->log, &c) >= 0)
+                b->cursor_dirty = false;
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &b->cursor_time);
+}
+
+/* After a turn that moved output: the cursor, unless written recently. */
+static void maybe_save_cursor(struct console_backend *b) {
+        uint64_t now = 0;
+
+        b->cursor_dirty = true;
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+        if (now - b->cursor_time >= CONSOLE_CURSOR_USEC)
+                save_cursor(b);
 }
 
 /* The other side broke the ring's rules: the ring is no longer read or
@@ -126,6 +166,7 @@ static void mark_corrupt(struct console_backend *b, const char *which) {
         (void) sd_event_source_set_enabled(b->io, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(b->more, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_OFF);
 }
 
 static int on_more(sd_event_source *s, void *userdata);
@@ -148,6 +189,7 @@ static int pump(struct console_backend *b) {
         ssize_t n;
         int r;
 
+        b->moved = 0;
         if (b->corrupt[0])
                 return 0;
         for (;;) {
@@ -191,8 +233,9 @@ static int pump(struct console_backend *b) {
                 moved += (size_t) n;
                 progress = true;
         }
-        if (progress)
-                save_cursor(b);
+        b->moved = moved;
+        if (moved > 0)
+                maybe_save_cursor(b);
 
         if (b->input_len > 0 && !b->corrupt[0]) {
                 n = console_ring_write_in(b->ring, b->input, b->input_len);
@@ -221,6 +264,43 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        struct console_backend *b = userdata;
+
+        /* A new period: the port is unmasked and what piled up moves. */
+        b->period_start = usec;
+        b->small_turns = 0;
+        (void) xenevtchn_unmask(b->xce, b->masked_port);
+        (void) pump(b);
+        if (b->moved < CONSOLE_SMALL_BYTES)
+                b->small_turns++;
+        return 0;
+}
+
+/* Whether the console may take a turn now; if not, its port stays masked
+ * until the period ends. */
+static bool may_take_turn(struct console_backend *b, evtchn_port_t port) {
+        uint64_t now = 0, end;
+
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+        if (now - b->period_start >= CONSOLE_PERIOD_USEC) {
+                b->period_start = now;
+                b->small_turns = 0;
+        }
+        if (b->small_turns < CONSOLE_SMALL_TURNS)
+                return true;
+        end = b->period_start + CONSOLE_PERIOD_USEC;
+        b->masked_port = port;
+        b->stats.deferred++;
+        if (!b->rearm) {
+                if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 0, on_rearm, b) < 0)
+                        return true; /* no timer: serve it now rather than never */
+        } else if (sd_event_source_set_time(b->rearm, end) < 0)
+                return true;
+        (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT);
+        return false;
+}
+
 static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct console_backend *b = userdata;
         xenevtchn_port_or_error_t port;
@@ -230,9 +310,14 @@ static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata
         if (port < 0)
                 return 0;
         b->stats.events++;
-        /* The evtchn device masks a port when it delivers it. */
+        /* The evtchn device masks a port when it delivers it; it stays so
+         * while the console has used up its small turns. */
+        if (!may_take_turn(b, (evtchn_port_t) port))
+                return 0;
         (void) xenevtchn_unmask(b->xce, (evtchn_port_t) port);
         (void) pump(b);
+        if (b->moved < CONSOLE_SMALL_BYTES)
+                b->small_turns++;
         return 0;
 }
 

@@ -10,7 +10,9 @@
  * for how much log (console-log.h), so that a restarted agent neither loses
  * nor repeats a byte. One turn moves a bounded amount, then other sources
  * of the event loop get theirs. A ring whose indexes break the protocol is
- * marked corrupt and left alone.
+ * marked corrupt and left alone. A guest that notifies for every few bytes
+ * gets a few such turns per 10 ms; its event channel stays masked for the
+ * rest of the period, so what it writes meanwhile moves in one turn.
  *
  * Event driven: no polling. An event from the other side means "output
  * queued" or "input consumed"; after draining or filling the ring the backend
@@ -59,6 +61,7 @@ struct console_backend_stats {
         uint64_t bytes_out;     /* guest -> log */
         uint64_t bytes_in;      /* queue -> guest */
         uint64_t events;
+        uint64_t deferred;      /* events left masked to the end of a period (console.c: cost) */
         uint64_t ring_errors;   /* corrupt indexes seen */
         uint64_t log_errors;    /* appends that failed (bytes kept in the ring) */
 };
