@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
 
@@ -22,18 +23,32 @@
  * source, queued behind every other source already pending), so a guest
  * that writes as fast as it can, or moves its ring's index without end,
  * shares the loop with the API, the other consoles and the viewers. */
-#define CONSOLE_PUMP_MAX_BYTES (32 * CONSOLE_RING_OUT_SIZE)
+#define CONSOLE_PUMP_MAX_BYTES (8 * CONSOLE_RING_OUT_SIZE)
 
-/* Cost: a guest that notifies for every few bytes (Xen's vpl011 notifies
- * for every byte the guest writes) would cost a turn of the loop, and its
- * system calls, per byte. Within each period a console gets this many
- * turns that moved little; past them its event channel stays masked (Xen
- * only marks it pending) until the period ends, and the next turn moves
- * what piled up meanwhile. Turns that move a full ring's worth do not
- * count: a PV flood goes at full speed. A keystroke's echo never waits. */
+/* Cost. Within each period of CONSOLE_PERIOD_USEC a console gets
+ *  - CONSOLE_SMALL_TURNS turns that moved little: a guest that notifies
+ *    for every few bytes (Xen's vpl011 notifies for every byte the guest
+ *    writes) would otherwise cost a turn of the loop, and its system calls
+ *    and hypercalls, per byte;
+ *  - CONSOLE_BUSY_USEC of the agent's time, however much it moves: a
+ *    guest that floods at full speed gets a share of the agent, not all;
+ * and all consoles together get CONSOLE_ALL_BUSY_USEC, so that the API and
+ * the viewers always have the rest. Past a limit the console's event
+ * channel stays masked (Xen only marks it pending) until the period ends,
+ * and its next turn moves what piled up meanwhile: the guest waits for
+ * room, nothing is lost. A keystroke's echo on a quiet console never
+ * waits. */
 #define CONSOLE_PERIOD_USEC (10 * 1000)
-#define CONSOLE_SMALL_TURNS 4
+#define CONSOLE_SMALL_TURNS 2
 #define CONSOLE_SMALL_BYTES 512
+#define CONSOLE_BUSY_USEC 2500
+#define CONSOLE_ALL_BUSY_USEC 5000
+
+/* The agent's one event loop runs every backend: their shared period. */
+static struct {
+        uint64_t period_start;
+        uint64_t busy;
+} all_consoles;
 
 /* The log's cursor is written at most this often (and when the backend
  * goes): a cursor older than the log's end still says exactly which ring
@@ -58,9 +73,9 @@ struct console_backend {
         sd_event_source *retry;
         sd_event_source *more;          /* the next turn of a console with more output */
         sd_event_source *rearm;         /* the end of a period in which the console used up its small turns */
-        evtchn_port_t masked_port;      /* left masked until then */
         uint64_t period_start;          /* CLOCK_MONOTONIC µs */
         unsigned small_turns;
+        uint64_t busy;                  /* µs of turns in the period */
         size_t moved;                   /* bytes the last turn moved */
         uint64_t cursor_time;           /* when the cursor was last written */
         bool cursor_dirty;              /* output moved since */
@@ -232,6 +247,12 @@ static int pump(struct console_backend *b) {
                 b->stats.bytes_out += (uint64_t) n;
                 moved += (size_t) n;
                 progress = true;
+                /* Only a full ring is drained again at once (its writer
+                 * waits for room). A slow writer is not chased byte by
+                 * byte: what it writes next comes with its next event (the
+                 * port was unmasked before this turn). */
+                if ((size_t) n < CONSOLE_RING_OUT_SIZE)
+                        break;
         }
         b->moved = moved;
         if (moved > 0)
@@ -252,9 +273,13 @@ static int pump(struct console_backend *b) {
         return progress && !b->corrupt[0] ? notify(b) : 0;
 }
 
+static bool may_take_turn(struct console_backend *b);
+static void take_turn(struct console_backend *b);
+
 static int on_more(sd_event_source *s, void *userdata) {
         (void) s;
-        (void) pump(userdata);
+        if (may_take_turn(userdata))
+                take_turn(userdata);
         return 0;
 }
 
@@ -264,41 +289,65 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
-        struct console_backend *b = userdata;
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
 
-        /* A new period: the port is unmasked and what piled up moves. */
-        b->period_start = usec;
-        b->small_turns = 0;
-        (void) xenevtchn_unmask(b->xce, b->masked_port);
-        (void) pump(b);
-        if (b->moved < CONSOLE_SMALL_BYTES)
-                b->small_turns++;
-        return 0;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-/* Whether the console may take a turn now; if not, its port stays masked
- * until the period ends. */
-static bool may_take_turn(struct console_backend *b, evtchn_port_t port) {
-        uint64_t now = 0, end;
+/* One turn, its cost counted: the port unmasked (events that come during
+ * the turn bring the next one), the ring pumped. */
+static void take_turn(struct console_backend *b) {
+        uint64_t t0 = monotonic_usec(), spent;
 
-        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &now);
+        (void) xenevtchn_unmask(b->xce, b->local_port);
+        (void) pump(b);
+        spent = monotonic_usec() - t0;
+        b->busy += spent;
+        all_consoles.busy += spent;
+        if (b->moved < CONSOLE_SMALL_BYTES)
+                b->small_turns++;
+}
+
+static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata);
+
+/* Whether the console may take a turn now; if not, its port stays masked
+ * until its period, or all consoles' period, ends. */
+static bool may_take_turn(struct console_backend *b) {
+        uint64_t now = monotonic_usec(), end;
+
         if (now - b->period_start >= CONSOLE_PERIOD_USEC) {
                 b->period_start = now;
                 b->small_turns = 0;
+                b->busy = 0;
         }
-        if (b->small_turns < CONSOLE_SMALL_TURNS)
+        if (now - all_consoles.period_start >= CONSOLE_PERIOD_USEC) {
+                all_consoles.period_start = now;
+                all_consoles.busy = 0;
+        }
+        if (b->small_turns < CONSOLE_SMALL_TURNS && b->busy < CONSOLE_BUSY_USEC &&
+            all_consoles.busy < CONSOLE_ALL_BUSY_USEC)
                 return true;
-        end = b->period_start + CONSOLE_PERIOD_USEC;
-        b->masked_port = port;
+        end = all_consoles.busy >= CONSOLE_ALL_BUSY_USEC ? all_consoles.period_start : b->period_start;
+        end += CONSOLE_PERIOD_USEC;
         b->stats.deferred++;
         if (!b->rearm) {
-                if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 0, on_rearm, b) < 0)
+                if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 1, on_rearm, b) < 0)
                         return true; /* no timer: serve it now rather than never */
         } else if (sd_event_source_set_time(b->rearm, end) < 0)
                 return true;
         (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT);
         return false;
+}
+
+static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        struct console_backend *b = userdata;
+
+        /* A period ended: what piled up moves (or waits for the next). */
+        if (may_take_turn(b))
+                take_turn(b);
+        return 0;
 }
 
 static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -311,13 +360,9 @@ static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 return 0;
         b->stats.events++;
         /* The evtchn device masks a port when it delivers it; it stays so
-         * while the console has used up its small turns. */
-        if (!may_take_turn(b, (evtchn_port_t) port))
-                return 0;
-        (void) xenevtchn_unmask(b->xce, (evtchn_port_t) port);
-        (void) pump(b);
-        if (b->moved < CONSOLE_SMALL_BYTES)
-                b->small_turns++;
+         * while the console is over a limit. */
+        if (may_take_turn(b))
+                take_turn(b);
         return 0;
 }
 
