@@ -51,11 +51,18 @@ def test_state_outlives_down_and_up(board):
     name = f"persist-{secrets.token_hex(3)}"
     marker = f"persist-marker-{secrets.token_hex(4)}"
     board.create_linux(name)
+    # And one with a PV disk, whose loop device (on the state disk) must not
+    # keep the disk busy when dom0 powers off.
+    ub = f"persist-ub-{secrets.token_hex(3)}"
+    status, _, body = board.api("POST", "/vms", {"name": ub, "kernel": "uboot-xenguest", "memory_mib": 256,
+                                                 "disks": [{"image": "linux-disk"}]})
+    assert status == 201, body
     img = f"persist-img-{secrets.token_hex(3)}"
     data = os.urandom(64 * 1024 + 3)
     digest = hashlib.sha256(data).hexdigest()
     try:
         board.wait_prompts(name)
+        board.wait_log(ub, "pv", board.PROMPTS["pv"])
         status, _, _ = board.api("POST", f"/vms/{name}/consoles/pv/input", f"echo {marker}\n".encode())
         assert status == 204
         board.wait_log(name, "pv", marker + "\r\n", timeout=120)
@@ -71,7 +78,7 @@ def test_state_outlives_down_and_up(board):
         have = images(board)
         assert all(i in have for i in SHIPPED), sorted(have)
 
-        # Down, with the VM still running: dom0 powers off and unmounts the
+        # Down, with the VMs still running: dom0 powers off and unmounts the
         # disk cleanly, so the host finds a consistent file system.
         save_dom0_journal(board)
         r = board_cmd("down", port=board.port, timeout=180)
@@ -99,6 +106,9 @@ def test_state_outlives_down_and_up(board):
             assert after["consoles"][c]["log_end"] == before["consoles"][c]["log_end"], (c, before, after)
             assert board.whole_log(name, c, after["consoles"][c]["log_start"]) == logs[c], c
 
+        status, _, body = board.api("GET", f"/vms/{ub}")
+        assert status == 200 and body["state"] == "stopped", body
+
         # The image store: the upload with its digest, and the shipped ones.
         now = images(board)
         assert now[img]["sha256"] == digest and now[img]["size"] == len(data), now[img]
@@ -108,5 +118,6 @@ def test_state_outlives_down_and_up(board):
         assert r.stdout.split()[0] == digest
     finally:
         board.delete_vm(name)
+        board.delete_vm(ub)
         board.api("DELETE", f"/images/{img}")
 
