@@ -13,7 +13,7 @@ import time
 
 from conftest import board_cmd, save_dom0_journal
 
-SHIPPED = ("linux-kernel", "linux-initramfs", "uboot-xenguest", "linux-disk")
+SHIPPED = ("linux-kernel", "linux-initramfs", "uboot-xenguest", "linux-disk", "tiny-guest")
 
 
 def images(board):
