@@ -2,7 +2,10 @@
 
 `board` is a running board of one flavour (bundled, then stock), booted once
 per session and shared by every test module; pytest runs all tests of one
-flavour before booting the next. test_zz_down.py, last, brings it down.
+flavour before booting the next. It boots with --fresh, so a session starts
+from an empty state disk (the image store holding only the board's images).
+test_zy_persist.py reboots it (down, up) near the end; test_zz_down.py, last,
+brings it down.
 Both boot on ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
 (comma separated) narrows the flavours; XVMD_TEST_PORT_BASE moves the ports.
 """
@@ -171,7 +174,8 @@ def board(request):
     flavor = request.param
     port = PORT_BASE + 10 * FLAVORS.index(flavor)
     board_cmd("down", port=port, timeout=120)
-    up = board_cmd("up", "--flavor", flavor, port=port)
+    # --fresh: every session starts from a new, empty state disk.
+    up = board_cmd("up", "--flavor", flavor, "--fresh", port=port)
     if up.returncode != 0:
         pytest.fail(f"board up ({flavor}) failed:\n{up.stdout}\n{up.stderr}")
     b = Board(flavor, port, up.stdout)
