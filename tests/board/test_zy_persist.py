@@ -57,6 +57,11 @@ def test_state_outlives_down_and_up(board):
     status, _, body = board.api("POST", "/vms", {"name": ub, "kernel": "uboot-xenguest", "memory_mib": 256,
                                                  "disks": [{"image": "linux-disk"}]})
     assert status == 201, body
+    # And a tiny one that starts by itself after the host's boot.
+    auto = f"persist-auto-{secrets.token_hex(3)}"
+    status, _, body = board.api("POST", "/vms", {"name": auto, "kernel": "tiny-guest", "memory_mib": 32,
+                                                 "cmdline": "mode=idle", "autostart": True})
+    assert status == 201, body
     img = f"persist-img-{secrets.token_hex(3)}"
     data = os.urandom(64 * 1024 + 3)
     digest = hashlib.sha256(data).hexdigest()
@@ -101,6 +106,12 @@ def test_state_outlives_down_and_up(board):
         assert after["spec"] == before["spec"]
         assert after["boot_count"] == before["boot_count"]
         assert after["state"] == "stopped" and after["domid"] is None, after
+        assert after["exit_reason"] == "host_reboot", after
+        boots = board.api("GET", f"/vms/{name}/consoles/pv/boots")[2]["boots"]
+        assert boots[-1]["ended"] == "host_reboot", boots
+        # The autostart VM runs again, in a new boot.
+        body = board.wait_vm(auto, lambda v: v["state"] == "running", timeout=60)
+        assert body["boot_count"] == 2 and body["exit_reason"] == "host_reboot", body
         for c in ("pv", "vuart"):
             assert after["consoles"][c]["log_start"] == before["consoles"][c]["log_start"]
             assert after["consoles"][c]["log_end"] == before["consoles"][c]["log_end"], (c, before, after)
@@ -119,5 +130,6 @@ def test_state_outlives_down_and_up(board):
     finally:
         board.delete_vm(name)
         board.delete_vm(ub)
+        board.delete_vm(auto)
         board.api("DELETE", f"/images/{img}")
 
