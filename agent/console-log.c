@@ -40,6 +40,7 @@ struct console_log {
 
         int cursor_fd; /* DIR/ring-cursor once written or read, or -1 */
         struct console_index *index; /* DIR/index, or NULL if it could not be opened */
+        uint64_t index_trimmed; /* its size after the last trim for its size */
         int64_t (*clock)(void *userdata);
         void *clock_userdata;
 
@@ -528,10 +529,17 @@ int console_log_append(struct console_log *l, const void *data, size_t n) {
         }
 
         if (done > 0 && l->index) {
+                uint64_t bytes, limit = index_max(l) > CONSOLE_INDEX_MIN_BYTES ? index_max(l) : CONSOLE_INDEX_MIN_BYTES;
+
                 console_index_appended(l->index, first, log_now(l));
-                if (console_index_bytes(l->index) > index_max(l) &&
-                    console_index_bytes(l->index) > CONSOLE_INDEX_MIN_BYTES)
+                /* Past its limit, and twice what the last trim left (boots
+                 * and ends alone may stay above the limit: no rewrite at
+                 * every append then). */
+                bytes = console_index_bytes(l->index);
+                if (bytes > limit && bytes >= 2 * l->index_trimmed) {
                         console_index_trim(l->index, console_log_start(l), index_max(l));
+                        l->index_trimmed = console_index_bytes(l->index);
+                }
         }
         trim(l);
         if (l->pool)

@@ -1,4 +1,5 @@
 /* log-stamp.c: a console log's lines with their times (see log-stamp.h). */
+#include <errno.h>
 #include <string.h>
 
 #include "log-stamp.h"
@@ -9,12 +10,19 @@ void log_stamper_init(struct log_stamper *st, struct console_log *log) {
 
 static void stamp_for(struct log_stamper *st, uint64_t offset) {
         int64_t t;
+        int r;
 
         if (st->known && offset < st->valid_until)
                 return;
-        if (console_log_time_of(st->log, offset, &t, &st->valid_until) < 0) {
+        r = console_log_time_of(st->log, offset, &t, &st->valid_until);
+        /* "Up to the end so far": a mark may come with the next append. */
+        if (st->valid_until == UINT64_MAX)
+                st->valid_until = console_log_end(st->log);
+        if (r < 0) {
                 memcpy(st->stamp, "- ", 3);
                 st->stamp_len = 2;
+                if (r != -ENOENT)
+                        st->valid_until = offset + 1; /* a read error: look again at the next line */
         } else {
                 timestamp_format(t, st->stamp);
                 st->stamp_len = strlen(st->stamp);

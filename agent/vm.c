@@ -562,34 +562,69 @@ void vm_domain_changed(struct vm *vm) {
                 vm_schedule_restart(vm);
 }
 
-/* Takes back domain domid if it still exists under the VM's name and uuid:
- * its console rings found again from xenstore and their backends bound.
- * Returns the event that says how it was found, or -1. A domain that ended
- * while the agent was away (powered off, rebooted, crashed) is taken back
- * as running, for its last output, and *ret_ended says so. */
-static int vm_take_back(struct vm *vm, json_int_t domid, bool *ret_ended) {
+/* Takes back domain domid if it is the VM's (Xen's handle is the VM's
+ * uuid; its xenstore name, when it can be read, the VM's name): its console
+ * rings found again from xenstore and their backends bound. Returns the
+ * event that says how it was found, or -1. A domain that ended while the
+ * agent was away (powered off, rebooted, crashed) is taken back as
+ * running, for its last output, and *ret_ended says so. Not strict (the
+ * domain run.json names): a domain whose consoles cannot be bound is taken
+ * back all the same, without them, rather than left to nobody. Strict (a
+ * domain run.json does not name): only a domain that was unpaused and
+ * whose consoles bind. */
+static int vm_take_back(struct vm *vm, json_int_t domid, bool strict, bool *ret_ended) {
         struct vms *v = vm->owner;
         struct domain_state st;
         struct domain_built b;
+        int r;
 
         if (!v->ts || domid <= 0 || domid >= 0x7ff0)
                 return -1;
-        if (domain_get_state(v->ts, (uint32_t) domid, &st) < 0 || strcmp(st.name, vm->spec.name) != 0 ||
+        if (domain_get_state(v->ts, (uint32_t) domid, &st) < 0 ||
             memcmp(st.uuid, vm->spec.uuid, sizeof(st.uuid)) != 0 ||
+            (st.name[0] && strcmp(st.name, vm->spec.name) != 0) ||
             (st.state != DOMAIN_RUNNING && st.state != DOMAIN_PAUSED && st.state != DOMAIN_SHUTDOWN &&
-             st.state != DOMAIN_CRASHED))
+             st.state != DOMAIN_CRASHED) ||
+            (strict && st.state == DOMAIN_PAUSED))
                 return -1;
         *ret_ended = st.state == DOMAIN_SHUTDOWN || st.state == DOMAIN_CRASHED;
-        if (domain_get_rings(v->ts, (uint32_t) domid, &b) < 0)
+        r = domain_get_rings(v->ts, (uint32_t) domid, &b);
+        if (r < 0 && strict)
                 return -1;
         vm->domid = (uint32_t) domid;
-        if (vm_attach_consoles(vm, &b, true) < 0) {
+        if (r < 0 || vm_attach_consoles(vm, &b, true) < 0) {
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                         vm->backends[c] = console_backend_free(vm->backends[c]);
-                vm->domid = 0;
-                return -1;
+                if (strict) {
+                        vm->domid = 0;
+                        return -1;
+                }
+                log_warning("VM %s: its domain %u runs, but its consoles could not be taken back; they are not served "
+                            "until the VM is destroyed and started again", vm->spec.name, (unsigned) domid);
         }
         return st.state == DOMAIN_PAUSED ? VM_EVENT_RECOVERED_PAUSED : VM_EVENT_RECOVERED_RUNNING;
+}
+
+/* A domain taken back: the recovery is the VM's state, and one that ended
+ * while the agent was away has the outcome it would have had (a reboot
+ * boots again, a crash is crashed). */
+static void vm_taken_back(struct vm *vm, int e, bool ended) {
+        (void) vm_transition(vm, (enum vm_event) e, NULL);
+        if (ended)
+                vm_domain_changed(vm);
+}
+
+int vm_adopt(struct vm *vm, uint32_t domid) {
+        bool ended = false;
+        int e;
+
+        if (vm_state_has_domain(vm->state))
+                return -EBUSY;
+        e = vm_take_back(vm, domid, true, &ended);
+        if (e < 0)
+                return -ENOENT;
+        vm_taken_back(vm, e, ended);
+        return 0;
 }
 
 bool vm_owns_domain(const struct vm *vm, uint32_t domid) {
@@ -599,6 +634,8 @@ bool vm_owns_domain(const struct vm *vm, uint32_t domid) {
 void vm_recover(struct vm *vm, json_t *run) {
         const char *state = json_string_value(json_object_get(run, "state"));
         bool ended = false, ran = state && (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0);
+        struct domain_state st;
+        json_int_t domid;
         int e, r;
 
         /* As the agent left it; a domain that is gone left it stopped (a
@@ -606,19 +643,18 @@ void vm_recover(struct vm *vm, json_t *run) {
         vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
         vm->exit_reason = vm_exit_from_string(json_string_value(json_object_get(run, "exit_reason")));
         vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;
-        e = vm_take_back(vm, json_integer_value(json_object_get(run, "domid")), &ended);
+        domid = json_integer_value(json_object_get(run, "domid"));
+        e = vm_take_back(vm, domid, false, &ended);
         if (e >= 0) {
-                (void) vm_transition(vm, (enum vm_event) e, NULL);
-                /* It ended while the agent was away: the same outcome as if
-                 * the agent had seen it (a reboot boots again, a crash is
-                 * crashed). */
-                if (ended)
-                        vm_domain_changed(vm);
+                vm_taken_back(vm, e, ended);
                 return;
         }
         /* It ran and its domain is gone: the host rebooted, or other hands
-         * destroyed it while the agent was away. */
-        if (ran) {
+         * destroyed it while the agent was away. (A domain of its that is
+         * still there is the sweep's: vms.c adopts or destroys it.) */
+        if (ran && !(vm->owner->ts && domid > 0 && domid < 0x7ff0 &&
+                     domain_get_state(vm->owner->ts, (uint32_t) domid, &st) >= 0 && st.state != DOMAIN_GONE &&
+                     memcmp(st.uuid, vm->spec.uuid, sizeof(st.uuid)) == 0)) {
                 vm->exit_reason = vm->owner->host_booted ? VM_EXIT_HOST_REBOOT : VM_EXIT_VANISHED;
                 log_notice("VM %s ran when the agent stopped, and its domain is gone (%s): now stopped.",
                            vm->spec.name, vm->owner->host_booted ? "the host rebooted" : "destroyed by other hands");
@@ -626,6 +662,9 @@ void vm_recover(struct vm *vm, json_t *run) {
                         if (vm->logs[c])
                                 (void) console_log_boot_end(vm->logs[c], vm->boot_count, (int) vm->exit_reason);
         }
+        /* A guest's reboot whose new boot the agent did not get to make. */
+        if (vm->state == VM_STOPPED && vm->exit_reason == VM_EXIT_REBOOT && !ran && !vm->owner->host_booted)
+                vm_schedule_restart(vm);
         r = vm_save(vm);
         if (r < 0)
                 log_warning_errno(r, "VM %s: saving its state failed, ignoring", vm->spec.name);

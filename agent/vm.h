@@ -63,6 +63,12 @@ int vm_save(struct vm *vm);
  * result saved. */
 void vm_recover(struct vm *vm, json_t *run);
 
+/* Takes domain domid (Xen's handle is the VM's uuid, but run.json does not
+ * name it: an agent died before it saved it) as the VM's own, if the VM has
+ * no domain, the domain was unpaused and its consoles bind: 0, or -errno
+ * (the caller destroys it). */
+int vm_adopt(struct vm *vm, uint32_t domid);
+
 /* Whether domid is the VM's domain. */
 bool vm_owns_domain(const struct vm *vm, uint32_t domid);
 

@@ -248,8 +248,10 @@ static void vms_load(struct vms *v) {
 /* Domains of the agent's VMs that no VM owns: built by an agent that died
  * before it recorded the domid (a build cut short, or run.json not yet
  * saved), or a second copy. Xen's handle of each is its VM's uuid, so they
- * are found by it, and destroyed: never two domains of one VM, and nothing
- * left behind. Domains of other toolstacks (other uuids) are left alone. */
+ * are found by it. One that runs, of a VM without a domain, is adopted;
+ * the others (a build cut short is still paused) are destroyed: never two
+ * domains of one VM, and nothing left behind. Domains of other toolstacks
+ * (other uuids) are left alone. */
 static void vms_sweep(struct vms *v) {
         uint32_t domids[VMS_MAX * 4];
         size_t n = 0;
@@ -274,9 +276,14 @@ static void vms_sweep(struct vms *v) {
                 }
                 if (owned || !of)
                         continue;
+                if (vm_adopt(of, domids[i]) >= 0) {
+                        log_notice("Domain %u (%s) is VM %s's, which had not recorded it (an agent died before it "
+                                   "did): adopted.", domids[i], st.name[0] ? st.name : "no name", of->spec.name);
+                        continue;
+                }
                 log_warning("Domain %u (%s) belongs to VM %s but is not its domain (an agent died before it "
-                            "recorded it): destroying it", domids[i], st.name[0] ? st.name : "no name",
-                            of->spec.name);
+                            "recorded it, or it is a second copy): destroying it", domids[i],
+                            st.name[0] ? st.name : "no name", of->spec.name);
                 (void) domain_destroy(v->ts, domids[i]);
         }
 }

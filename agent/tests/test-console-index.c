@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "console-index.h"
 #include "console-log.h"
@@ -234,6 +235,34 @@ static void test_thin(void **state) {
         }
 }
 
+/* Boots and ends alone above the index's limit: it is not rewritten at
+ * every append (its inode would change each time). */
+static void test_boots_above_the_limit(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *l = open_log(f);
+        struct stat st;
+        ino_t ino;
+        int rewrites = 0;
+
+        console_log_set_budget(l, CONSOLE_LOG_BUDGET_MIN);
+        now = T0;
+        for (uint32_t b = 1; b <= 3000; b++) {
+                assert_int_equal(console_log_boot_begin(l, b), 0);
+                put(l, "x");
+                assert_int_equal(console_log_boot_end(l, b, 1), 0);
+        }
+        assert_int_equal(fstatat(f->dfd, "console/index", &st, 0), 0);
+        ino = st.st_ino;
+        for (int i = 0; i < 100; i++) {
+                put(l, "y");
+                assert_int_equal(fstatat(f->dfd, "console/index", &st, 0), 0);
+                if (st.st_ino != ino)
+                        rewrites++, ino = st.st_ino;
+        }
+        assert_true(rewrites <= 1);
+        console_log_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_marks_and_lookups, test_dir_setup, test_dir_teardown),
@@ -241,6 +270,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_boots, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_trim, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_thin, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_boots_above_the_limit, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,10 +106,35 @@ static void test_unknown_times(void **state) {
         console_log_free(l);
 }
 
+/* A follower's stamper at the log's end: a line appended later gets its
+ * own time, not that of the last line it stamped. */
+static void test_stamps_at_the_end(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *l = NULL;
+        struct log_stamper st;
+        uint8_t out[128];
+        size_t used, n;
+
+        assert_int_equal(console_log_open(f->dfd, "console", &l), 0);
+        console_log_set_clock(l, test_clock, NULL);
+        log_stamper_init(&st, l);
+        now = T0;
+        assert_int_equal(console_log_append(l, "a\n", 2), 0);
+        n = log_stamp_lines(&st, 0, (const uint8_t *) "a\n", 2, out, sizeof(out), &used);
+        assert_int_equal(used, 2);
+        assert_memory_equal(out, "2025-12-01T09:40:00.000Z a\n", n);
+        now = T0 + 10 * SEC;
+        assert_int_equal(console_log_append(l, "b\n", 2), 0);
+        n = log_stamp_lines(&st, 2, (const uint8_t *) "b\n", 2, out, sizeof(out), &used);
+        assert_memory_equal(out, "2025-12-01T09:40:10.000Z b\n", n);
+        console_log_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_stamps, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_times, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_stamps_at_the_end, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
