@@ -13,26 +13,17 @@ import time
 
 import pytest
 
+import tiny
+from tiny import flood_done, flood_pattern
+
 XL = "/usr/lib/xen-4.17/bin/xl"
 IMAGE = "tiny-guest"
 MIN_MIB = 32    # the agent's VM_MEMORY_MIB_MIN (agent/vm-spec.h); the guest needs 4
 
-# A flood of N bytes: the first N bytes of these 64-byte lines, then its end line.
-LINE = 64
-FILLER = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
 
 
 def banner(console, mode):
-    return f"tiny: ready on {console} mode={mode}\n".encode()
-
-
-def flood_pattern(n):
-    lines = -(-n // LINE)
-    return b"".join(b"tiny %010d " % i + FILLER + b"\n" for i in range(lines))[:n]
-
-
-def flood_done(n):
-    return (b"\n" if n % LINE else b"") + b"tiny: flood done %d\n" % n
+    return tiny.banner(console, mode) + b"\n"
 
 
 @contextlib.contextmanager
