@@ -199,6 +199,22 @@ static bool offset_lt(const struct record *r, int64_t o) {
         return r->offset < (uint64_t) o;
 }
 
+/* The offset of record i, or end past the last one. */
+static int offset_of(struct console_index *x, uint64_t i, uint64_t end, uint64_t *ret) {
+        struct record r;
+        int k;
+
+        if (i == x->n) {
+                *ret = end;
+                return 0;
+        }
+        k = read_record(x, i, &r);
+        if (k < 0)
+                return k;
+        *ret = r.offset;
+        return 0;
+}
+
 int console_index_offset_since(struct console_index *x, int64_t t, uint64_t end, uint64_t *ret) {
         struct record r;
         int64_t i;
@@ -220,36 +236,18 @@ int console_index_offset_since(struct console_index *x, int64_t t, uint64_t end,
                 *ret = r.offset; /* what came from it on may be after t: from its first byte */
                 return 0;
         }
-        if ((uint64_t) i == x->n) {
-                *ret = end;
-                return 0;
-        }
-        k = read_record(x, (uint64_t) i, &r);
-        if (k < 0)
-                return k;
-        *ret = r.offset;
-        return 0;
+        return offset_of(x, (uint64_t) i, end, ret);
 }
 
 int console_index_offset_until(struct console_index *x, int64_t t, uint64_t end, uint64_t *ret) {
-        struct record r;
         int64_t i;
-        int k;
 
         if (x->n == 0)
                 return -ENOENT;
         i = count_prefix(x, time_le, t);
         if (i < 0)
                 return (int) i;
-        if ((uint64_t) i == x->n) {
-                *ret = end;
-                return 0;
-        }
-        k = read_record(x, (uint64_t) i, &r);
-        if (k < 0)
-                return k;
-        *ret = r.offset;
-        return 0;
+        return offset_of(x, (uint64_t) i, end, ret);
 }
 
 int console_index_time_of(struct console_index *x, uint64_t offset, int64_t *ret, uint64_t *ret_next) {
