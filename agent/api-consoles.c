@@ -219,6 +219,18 @@ static bool parse_boot(struct api_call *call, struct console_log *log, bool *pre
         return found;
 }
 
+/* Whether the lookup of since or until (its result r) may go on: it
+ * answered, or the log holds nothing (its answer is empty whatever the
+ * time). Otherwise the answer is a 503. */
+static bool time_lookup(struct api_call *call, struct console_log *log, const char *field, int r) {
+        if (r >= 0 || console_log_start(log) == console_log_end(log))
+                return true;
+        api_response_error(call->resp, ERROR_TIME_INDEX_UNAVAILABLE, field,
+                           "the time index of this console's log is not available, so %s cannot be answered; "
+                           "read by offset (from=) instead", field);
+        return false;
+}
+
 void api_console_log(struct api_call *call) {
         struct console_log *log = vm_console_log(call->vm, call->console);
         uint64_t end = console_log_end(log), off, hi = end, b_lo = 0, b_hi = end, o;
@@ -247,10 +259,20 @@ void api_console_log(struct api_call *call) {
                 if (b_hi < hi)
                         hi = b_hi;
         }
-        if (has_since && console_log_offset_since(log, since, &o) >= 0 && o > off)
-                off = o;
-        if (has_until && console_log_offset_until(log, until, &o) >= 0 && o < hi)
-                hi = o;
+        if (has_since) {
+                o = off;
+                if (!time_lookup(call, log, "since", console_log_offset_since(log, since, &o)))
+                        return;
+                if (o > off)
+                        off = o;
+        }
+        if (has_until) {
+                o = hi;
+                if (!time_lookup(call, log, "until", console_log_offset_until(log, until, &o)))
+                        return;
+                if (o < hi)
+                        hi = o;
+        }
         if (off > hi)
                 off = hi;
         off = skip_removed(call, log, off);

@@ -4,9 +4,11 @@
  * guest's ring, and the guest should get its ring back (and its event)
  * before any viewer's socket is written to. And a flood is better sent in
  * frames of many ring-fulls than in one frame (and two send()s) per 2 KiB
- * ring, which costs dom0 more than the log itself. So the first output after
- * a quiet spell is told on the next turn of the loop, and more output at
- * most every CONSOLE_HUB_NEWS_USEC after that. The news timer runs at the
+ * ring, which costs dom0 more than the log itself. So output is told on the
+ * next turn of the loop, except after news that carried a burst (at least
+ * CONSOLE_HUB_BURST_BYTES): then the next news waits until
+ * CONSOLE_HUB_NEWS_USEC after it. Typing is never held back (each echo is
+ * news of a few bytes), a flood is told in frames of many ring-fulls. The news timer runs at the
  * priority of the ring's own source and is due at once when it is pending,
  * so a flood cannot starve the viewers.
  *
@@ -25,6 +27,8 @@ struct console_hub {
         unsigned n_watches;
         sd_event_source *news;          /* watchers are yet to hear of output while enabled */
         uint64_t news_last;             /* when they last heard (CLOCK_MONOTONIC µs) */
+        uint64_t told_end;              /* the log's end they last heard of */
+        bool burst;                     /* that news carried a burst */
 };
 
 static uint64_t now_usec(void) {
@@ -44,6 +48,8 @@ static void tell(struct console_hub *h) {
         if (h->news)
                 (void) sd_event_source_set_enabled(h->news, SD_EVENT_OFF);
         h->news_last = now_usec();
+        h->burst = console_log_end(h->log) - h->told_end >= CONSOLE_HUB_BURST_BYTES;
+        h->told_end = console_log_end(h->log);
         for (struct console_watch *w = h->watches, *next; w; w = next) {
                 next = w->next; /* on_change may unwatch */
                 w->on_change(w, false);
@@ -63,8 +69,8 @@ static void on_append(struct console_log *l _unused_, void *userdata) {
                 return; /* nobody to tell, or they will hear of this too */
         now = now_usec();
         due = h->news_last + CONSOLE_HUB_NEWS_USEC;
-        if (due <= now)
-                due = 1; /* long elapsed: on the next turn */
+        if (!h->burst || due <= now)
+                due = 1; /* on the next turn */
         if (!h->news) {
                 if (sd_event_add_time(h->event, &h->news, CLOCK_MONOTONIC, due, 1, on_news, h) < 0) {
                         tell(h); /* no memory for the source: tell them now */
@@ -82,6 +88,7 @@ int console_hub_new(sd_event *event, struct console_log *log, struct console_hub
                 return -ENOMEM;
         h->event = sd_event_ref(event);
         h->log = log;
+        h->told_end = console_log_end(log);
         console_log_set_on_append(log, on_append, h);
         *ret = h;
         return 0;

@@ -3,8 +3,9 @@
  * api-consoles.c alike), and when they hear of what happened. A hub is made
  * with its console's log and lives as long as it (the VM owns both):
  *
- *   - new output: watchers hear of it on a later turn of the event loop, at
- *     most once per CONSOLE_HUB_NEWS_USEC (see console-hub.c for why);
+ *   - new output: watchers hear of it on a later turn of the event loop;
+ *     after news of a burst, not before CONSOLE_HUB_NEWS_USEC have passed
+ *     (see console-hub.c for why);
  *   - a change of the VM's state or boot count (console_hub_notify()): at
  *     once, after any output they were yet to hear of;
  *   - the end (console_hub_free(), the VM is deleted with its log): once,
@@ -25,8 +26,10 @@ struct console_log;
 
 /* At most this many watchers per console. */
 #define CONSOLE_HUB_WATCHERS_MAX 64
-/* How often at most the watchers hear of new output. */
+/* How often at most the watchers hear of new output while it comes in
+ * bursts of at least CONSOLE_HUB_BURST_BYTES. */
 #define CONSOLE_HUB_NEWS_USEC (5 * 1000)
+#define CONSOLE_HUB_BURST_BYTES 1024
 
 /* A watcher: its memory is the caller's. on_change may unwatch itself (not
  * another watcher), and must not free the hub. */

@@ -45,7 +45,45 @@ struct console_index {
         uint64_t n;             /* records in the file */
         bool have_last;
         struct record last;
+        /* The file's boot and end records, in its order: GET .../boots and
+         * ?boot=N are answered from memory, without reading the file. */
+        struct record *boots;
+        size_t n_boots, boots_cap;
 };
+
+static int read_all(struct console_index *x, struct record **ret);
+
+static bool is_boot_or_end(const struct record *r) {
+        return KIND(r) == CONSOLE_INDEX_BOOT || KIND(r) == CONSOLE_INDEX_END;
+}
+
+static int remember_boot(struct console_index *x, const struct record *r) {
+        if (x->n_boots == x->boots_cap) {
+                size_t cap = x->boots_cap ? 2 * x->boots_cap : 16;
+                struct record *b = reallocarray(x->boots, cap, sizeof(*b));
+
+                if (!b)
+                        return -ENOMEM;
+                x->boots = b;
+                x->boots_cap = cap;
+        }
+        x->boots[x->n_boots++] = *r;
+        return 0;
+}
+
+/* The boot and end records of recs[0, n), remembered instead of those of
+ * before. */
+static int remember_boots(struct console_index *x, const struct record *recs, uint64_t n) {
+        x->n_boots = 0;
+        for (uint64_t i = 0; i < n; i++)
+                if (is_boot_or_end(&recs[i])) {
+                        int r = remember_boot(x, &recs[i]);
+
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
 
 static void to_disk(const struct record *r, struct disk_record *d) {
         *d = (struct disk_record) {
@@ -98,6 +136,21 @@ static int open_file(struct console_index *x) {
         return 0;
 }
 
+/* Opens the file and remembers its boots (read once, here). */
+static int load(struct console_index *x) {
+        struct record *all = NULL;
+        int r = open_file(x);
+
+        if (r < 0)
+                return r;
+        r = read_all(x, &all);
+        if (r < 0)
+                return r;
+        r = remember_boots(x, all, x->n);
+        free(all);
+        return r;
+}
+
 int console_index_open(int dir_fd, struct console_index **ret) {
         _cleanup_(console_index_freep) struct console_index *x = calloc(1, sizeof(*x));
         int r;
@@ -106,7 +159,7 @@ int console_index_open(int dir_fd, struct console_index **ret) {
                 return -ENOMEM;
         x->dir_fd = dir_fd;
         x->fd = -1;
-        r = open_file(x);
+        r = load(x);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(x);
@@ -117,6 +170,7 @@ struct console_index *console_index_free(struct console_index *x) {
         if (!x)
                 return NULL;
         safe_close(x->fd);
+        free(x->boots);
         free(x);
         return NULL;
 }
@@ -148,7 +202,9 @@ static int append(struct console_index *x, struct record *r) {
         x->n++;
         x->last = *r;
         x->have_last = true;
-        return 0;
+        /* Without memory for it, the boot is in the file but not yet in
+         * the answers: the next load finds it. */
+        return is_boot_or_end(r) ? remember_boot(x, r) : 0;
 }
 
 void console_index_appended(struct console_index *x, uint64_t offset, int64_t now) {
@@ -306,24 +362,17 @@ static int read_all(struct console_index *x, struct record **ret) {
 
 int console_index_boots(struct console_index *x, uint64_t end, struct console_index_boot **ret, size_t *n) {
         struct console_index_boot *boots = NULL;
-        struct record *all = NULL;
         size_t count = 0;
-        int r;
 
-        r = read_all(x, &all);
-        if (r < 0)
-                return r;
-        for (uint64_t i = 0; i < x->n; i++)
-                if (KIND(&all[i]) == CONSOLE_INDEX_BOOT)
+        for (size_t i = 0; i < x->n_boots; i++)
+                if (KIND(&x->boots[i]) == CONSOLE_INDEX_BOOT)
                         count++; /* at most this many */
         boots = calloc(count + 1, sizeof(*boots));
-        if (!boots) {
-                free(all);
+        if (!boots)
                 return -ENOMEM;
-        }
         count = 0;
-        for (uint64_t i = 0; i < x->n; i++) {
-                const struct record *rec = &all[i];
+        for (size_t i = 0; i < x->n_boots; i++) {
+                const struct record *rec = &x->boots[i];
 
                 if (KIND(rec) == CONSOLE_INDEX_BOOT && count > 0 && boots[count - 1].boot == rec->boot &&
                     boots[count - 1].end_ns == 0) {
@@ -348,7 +397,6 @@ int console_index_boots(struct console_index *x, uint64_t end, struct console_in
                         boots[count - 1].exit = rec->exit;
                 }
         }
-        free(all);
         *ret = boots;
         *n = count;
         return 0;
@@ -381,7 +429,10 @@ static int rewrite(struct console_index *x, const struct record *recs, size_t n)
                 return r;
         }
         x->fd = safe_close(x->fd);
-        return open_file(x);
+        r = open_file(x);
+        if (r < 0)
+                return r;
+        return remember_boots(x, recs, n);
 }
 
 void console_index_trim(struct console_index *x, uint64_t start, uint64_t max_bytes) {

@@ -14,7 +14,9 @@
  * Times are kept to the millisecond (as the API writes them) and never go
  * back (a clock stepped back records the last time again),
  * so offsets and times are both sorted and a lookup is a binary search of
- * the file: nothing scans the log, and records cost no memory.
+ * the file: nothing scans the log, and marks cost no memory. The boot and
+ * end records are also kept in memory (read once, at open), so listing the
+ * boots reads nothing.
  *
  * Bounded: records below the log's first offset are dropped, and past its
  * size limit every other mark goes (boots and ends stay), by rewriting the

@@ -33,16 +33,25 @@
  *  - CONSOLE_BUSY_USEC of the agent's time, however much it moves: a
  *    guest that floods at full speed gets a share of the agent, not all;
  * and all consoles together get CONSOLE_ALL_BUSY_USEC, so that the API and
- * the viewers always have the rest. Past a limit the console's event
- * channel stays masked (Xen only marks it pending) until the period ends,
- * and its next turn moves what piled up meanwhile: the guest waits for
- * room, nothing is lost. A keystroke's echo on a quiet console never
- * waits. */
+ * the viewers always have the rest; a console that hit no limit of its own
+ * (a keystroke's echo) may go on up to twice that, so that a flood
+ * elsewhere does not make it wait for the period's end. Past a limit the
+ * console's event channel stays masked (Xen only marks it pending) until
+ * the period ends, and its next turn moves what piled up meanwhile: the
+ * guest waits for room, nothing is lost. A turn's cost is the whole
+ * dispatch, from the event's read to the guest's notification.
+ *
+ * Priority. A console that hit a limit in its period runs below everything
+ * else of the loop (CONSOLE_PRIORITY_BULK) until a period in which it hit
+ * none: the API, the websockets and quiet consoles go first whenever both
+ * are pending, so a keystroke's echo waits for at most the one turn being
+ * made, not for the queue of a flood's. */
 #define CONSOLE_PERIOD_USEC (10 * 1000)
-#define CONSOLE_SMALL_TURNS 2
+#define CONSOLE_SMALL_TURNS 4
 #define CONSOLE_SMALL_BYTES (CONSOLE_RING_OUT_SIZE / 4)
-#define CONSOLE_BUSY_USEC 2500
-#define CONSOLE_ALL_BUSY_USEC 5000
+#define CONSOLE_BUSY_USEC 1000
+#define CONSOLE_ALL_BUSY_USEC 2000
+#define CONSOLE_PRIORITY_BULK (SD_EVENT_PRIORITY_NORMAL + 10)
 
 /* The agent's one event loop runs every backend: their shared period. */
 static struct {
@@ -53,7 +62,7 @@ static struct {
 /* The log's cursor is written at most this often (and when the backend
  * goes): a cursor older than the log's end still says exactly which ring
  * bytes the log holds, as long as less than 4 GiB came since. */
-#define CONSOLE_CURSOR_USEC (100 * 1000)
+#define CONSOLE_CURSOR_USEC (1000 * 1000)
 
 struct console_backend {
         sd_event *event;
@@ -76,6 +85,8 @@ struct console_backend {
         uint64_t period_start;          /* CLOCK_MONOTONIC µs */
         unsigned small_turns;
         uint64_t busy;                  /* µs of turns in the period */
+        bool limited;                   /* hit a limit in the period */
+        bool bulk;                      /* its sources run at CONSOLE_PRIORITY_BULK */
         size_t moved;                   /* bytes the last turn moved */
         uint64_t cursor_time;           /* when the cursor was last written */
         bool cursor_dirty;              /* output moved since */
@@ -188,8 +199,12 @@ static int on_more(sd_event_source *s, void *userdata);
 
 /* Gives the console another turn after every source already pending. */
 static void schedule_more(struct console_backend *b) {
-        if (!b->more && sd_event_add_defer(b->event, &b->more, on_more, b) < 0)
-                return;
+        if (!b->more) {
+                if (sd_event_add_defer(b->event, &b->more, on_more, b) < 0)
+                        return;
+                (void) sd_event_source_set_priority(b->more, b->bulk ? CONSOLE_PRIORITY_BULK
+                                                                     : SD_EVENT_PRIORITY_NORMAL);
+        }
         (void) sd_event_source_set_enabled(b->more, SD_EVENT_ONESHOT);
 }
 
@@ -273,13 +288,22 @@ static int pump(struct console_backend *b) {
         return progress && !b->corrupt[0] ? notify(b) : 0;
 }
 
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
 static bool may_take_turn(struct console_backend *b);
-static void take_turn(struct console_backend *b);
+static void take_turn(struct console_backend *b, uint64_t t0);
 
 static int on_more(sd_event_source *s, void *userdata) {
+        uint64_t t0 = monotonic_usec();
+
         (void) s;
         if (may_take_turn(userdata))
-                take_turn(userdata);
+                take_turn(userdata, t0);
         return 0;
 }
 
@@ -289,20 +313,31 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
+static bool schedule_rearm(struct console_backend *b, uint64_t end);
 
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
+/* One turn, its cost counted from t0, when its dispatch began: the port
+ * unmasked (events that come during the turn bring the next one), the ring
+ * pumped. */
+static void take_turn(struct console_backend *b, uint64_t t0) {
+        uint64_t spent;
 
-/* One turn, its cost counted: the port unmasked (events that come during
- * the turn bring the next one), the ring pumped. */
-static void take_turn(struct console_backend *b) {
-        uint64_t t0 = monotonic_usec(), spent;
-
-        (void) xenevtchn_unmask(b->xce, b->local_port);
+        /* A console over its limits is polled: its port stays masked while
+         * each turn finds much output (a flood), and its next turn comes at
+         * its period's end, without the event's read and unmask (two system
+         * calls a turn, which on a flood cost as much as the log's write).
+         * A turn that finds little unmasks it again (Xen then delivers what
+         * came meanwhile), so that typing is never polled. */
+        if (!b->bulk)
+                (void) xenevtchn_unmask(b->xce, b->local_port);
         (void) pump(b);
+        if (b->bulk) {
+                if (b->moved >= CONSOLE_SMALL_BYTES && !b->corrupt[0]) {
+                        b->limited = true;
+                        if (!schedule_rearm(b, b->period_start + CONSOLE_PERIOD_USEC))
+                                (void) xenevtchn_unmask(b->xce, b->local_port);
+                } else
+                        (void) xenevtchn_unmask(b->xce, b->local_port);
+        }
         spent = monotonic_usec() - t0;
         b->busy += spent;
         all_consoles.busy += spent;
@@ -312,46 +347,73 @@ static void take_turn(struct console_backend *b) {
 
 static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata);
 
+static void set_bulk(struct console_backend *b, bool bulk) {
+        int64_t priority = bulk ? CONSOLE_PRIORITY_BULK : SD_EVENT_PRIORITY_NORMAL;
+
+        if (b->bulk == bulk)
+                return;
+        b->bulk = bulk;
+        (void) sd_event_source_set_priority(b->io, priority);
+        if (b->more)
+                (void) sd_event_source_set_priority(b->more, priority);
+        if (b->rearm)
+                (void) sd_event_source_set_priority(b->rearm, priority);
+}
+
 /* Whether the console may take a turn now; if not, its port stays masked
  * until its period, or all consoles' period, ends. */
 static bool may_take_turn(struct console_backend *b) {
-        uint64_t now = monotonic_usec(), end;
+        uint64_t now = monotonic_usec(), end, all_limit;
 
         if (now - b->period_start >= CONSOLE_PERIOD_USEC) {
+                if (now - b->period_start >= 2 * CONSOLE_PERIOD_USEC || !b->limited)
+                        set_bulk(b, false);
                 b->period_start = now;
                 b->small_turns = 0;
                 b->busy = 0;
+                b->limited = false;
         }
         if (now - all_consoles.period_start >= CONSOLE_PERIOD_USEC) {
                 all_consoles.period_start = now;
                 all_consoles.busy = 0;
         }
-        if (b->small_turns < CONSOLE_SMALL_TURNS && b->busy < CONSOLE_BUSY_USEC &&
-            all_consoles.busy < CONSOLE_ALL_BUSY_USEC)
+        all_limit = b->bulk ? CONSOLE_ALL_BUSY_USEC : 2 * CONSOLE_ALL_BUSY_USEC;
+        if (b->small_turns < CONSOLE_SMALL_TURNS && b->busy < CONSOLE_BUSY_USEC && all_consoles.busy < all_limit)
                 return true;
-        end = all_consoles.busy >= CONSOLE_ALL_BUSY_USEC ? all_consoles.period_start : b->period_start;
-        end += CONSOLE_PERIOD_USEC;
+        end = (all_consoles.busy >= all_limit ? all_consoles.period_start : b->period_start) + CONSOLE_PERIOD_USEC;
         b->stats.deferred++;
+        b->limited = true;
+        set_bulk(b, true);
+        return !schedule_rearm(b, end); /* no timer: serve it now rather than never */
+}
+
+/* The console's next turn at end (CLOCK_MONOTONIC µs), its port masked till
+ * then; false if there is no timer for it. Accuracy: a millisecond, so that
+ * the loop wakes once for the consoles whose periods end together. */
+static bool schedule_rearm(struct console_backend *b, uint64_t end) {
         if (!b->rearm) {
-                if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 1, on_rearm, b) < 0)
-                        return true; /* no timer: serve it now rather than never */
+                if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 1000, on_rearm, b) < 0)
+                        return false;
+                (void) sd_event_source_set_priority(b->rearm, CONSOLE_PRIORITY_BULK);
         } else if (sd_event_source_set_time(b->rearm, end) < 0)
-                return true;
+                return false;
         (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT);
-        return false;
+        return true;
 }
 
 static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct console_backend *b = userdata;
+        uint64_t t0 = monotonic_usec();
 
         /* A period ended: what piled up moves (or waits for the next). */
         if (may_take_turn(b))
-                take_turn(b);
+                take_turn(b, t0);
         return 0;
 }
 
 static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct console_backend *b = userdata;
+        uint64_t t0 = monotonic_usec();
         xenevtchn_port_or_error_t port;
 
         (void) s; (void) fd; (void) revents;
@@ -362,7 +424,7 @@ static int on_event(sd_event_source *s, int fd, uint32_t revents, void *userdata
         /* The evtchn device masks a port when it delivers it; it stays so
          * while the console is over a limit. */
         if (may_take_turn(b))
-                take_turn(b);
+                take_turn(b, t0);
         return 0;
 }
 

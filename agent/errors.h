@@ -46,6 +46,7 @@ enum error_code {
         ERROR_VM_NOT_RUNNING,
         ERROR_VM_NOT_PAUSED,
         ERROR_IMAGE_IN_USE,
+        ERROR_CONSOLE_CORRUPT,          /* input to a console whose ring broke its rules */
 
         /* The host cannot do it now. */
         ERROR_INSUFFICIENT_STORAGE,
@@ -54,6 +55,7 @@ enum error_code {
         ERROR_CONSOLE_BUSY,
         ERROR_TOO_MANY_VIEWERS,
         ERROR_TOO_MANY_FOLLOWERS,
+        ERROR_TIME_INDEX_UNAVAILABLE,   /* since/until of a log whose time index is not there */
 
         /* A step of the toolstack failed. */
         ERROR_BUILD_FAILED,

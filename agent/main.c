@@ -20,6 +20,8 @@ static void help(void) {
                "                       (default: a quarter of the state file system; 0: no limit)\n"
                "  --logs-keep-free N   keep N bytes of the state file system free of logs\n"
                "                       (default: 15 %% of it; 0: no floor)\n"
+               "  --dom0-weight N      dom0's weight under Xen's credit schedulers, against a\n"
+               "                       guest's 256 (default 512; 0 leaves it as it is)\n"
                "  --help               show this help\n"
                "  --version            show the version\n");
 }
@@ -41,7 +43,8 @@ static int parse_bytes(const char *s, uint64_t *ret) {
 
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
-        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_VERSION };
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
+               ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
@@ -49,6 +52,7 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                 { "web-dir", required_argument, NULL, ARG_WEB_DIR },
                 { "logs-max-bytes", required_argument, NULL, ARG_LOGS_MAX },
                 { "logs-keep-free", required_argument, NULL, ARG_LOGS_FREE },
+                { "dom0-weight", required_argument, NULL, ARG_DOM0_WEIGHT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {}
@@ -78,6 +82,19 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                                 return -EINVAL;
                         }
                         break;
+                case ARG_DOM0_WEIGHT: {
+                        char *end = NULL;
+                        unsigned long w;
+
+                        errno = 0;
+                        w = strtoul(optarg, &end, 10);
+                        if (errno || !end || *end || end == optarg || optarg[0] == '-' || w > 65535) {
+                                fprintf(stderr, "xvmd: --dom0-weight wants 0 to 65535, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        config->dom0_weight = (unsigned) w;
+                        break;
+                }
                 case 'h':
                         help();
                         return 0;

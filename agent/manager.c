@@ -129,6 +129,18 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
 
+        if (config->dom0_weight > 0) {
+                unsigned old = 0;
+
+                r = xen_set_dom0_weight(m->xen, config->dom0_weight, &old, &err);
+                if (r < 0)
+                        log_warning_errno(r, "Setting dom0's scheduler weight failed: %s; ignoring", err.message);
+                else
+                        log_info("Dom0's scheduler weight: %u (was %u; a guest's is %u), so that the agent and "
+                                 "dom0's backends keep their share of the CPUs when guests run flat out.",
+                                 config->dom0_weight, old, XEN_DEFAULT_WEIGHT);
+        }
+
         r = vms_new(m->event, m->state_dir, &m->vms);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);

@@ -17,6 +17,10 @@ struct manager_config {
          * (vms.h), 0: no such limit. */
         uint64_t logs_max_bytes;
         uint64_t logs_keep_free;
+        /* dom0's scheduler weight (a guest's is 256), so that the agent and
+         * the backends in dom0 keep their share of the CPUs when guests run
+         * flat out; 0 leaves it as it is. */
+        unsigned dom0_weight;
 };
 
 #define MANAGER_CONFIG_DEFAULT                         \
@@ -27,6 +31,7 @@ struct manager_config {
                 .web_dir = "/usr/share/xvmd/web",      \
                 .logs_max_bytes = UINT64_MAX,          \
                 .logs_keep_free = UINT64_MAX,          \
+                .dom0_weight = 512,                    \
         })
 
 struct manager;

@@ -729,6 +729,11 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
                                  vm->spec.name, console_names[c]);
         if (!vm->backends[c])
                 return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s does not run", vm->spec.name);
+        if (console_backend_corrupt(vm->backends[c]))
+                return error_set(err, -EPROTO, ERROR_CONSOLE_CORRUPT, "console",
+                                 "the %s console of VM %s is corrupt and no longer served: %s (destroy and start the "
+                                 "VM to serve it again)", console_names[c], vm->spec.name,
+                                 console_backend_corrupt(vm->backends[c]));
         r = console_backend_write(vm->backends[c], data, n);
         if (r < 0)
                 return error_set(err, (int) r, ERROR_INTERNAL, NULL, "console input failed");

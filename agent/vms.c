@@ -290,7 +290,11 @@ static void vms_sweep(struct vms *v) {
 
 /* Whether the agent starts for the first time since the host booted: the
  * host's boot id is not the one STATE/host.json holds (which then gets it).
- * Without a boot id (not Linux?), never. */
+ * Without a boot id (not Linux?), never. Without a record (a new state
+ * directory, or host.json removed or unreadable), it is: the agent cannot
+ * tell, and an autostart VM that is not running is what autostart asks to
+ * start (an operator removes host.json to make the agent act as after a
+ * host boot). */
 static bool vms_first_start_since_boot(struct vms *v) {
         char id[SD_ID128_STRING_MAX];
         sd_id128_t boot;

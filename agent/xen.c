@@ -119,6 +119,39 @@ int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, struct error *err)
         return 0;
 }
 
+int xen_set_dom0_weight(struct xen *x, unsigned weight, unsigned *ret_old, struct error *err) {
+        int r, sched;
+
+        r = open_xc(x, err);
+        if (r < 0)
+                return r;
+        if (weight == 0 || weight > UINT16_MAX)
+                return fail(err, -EINVAL, "a scheduler weight is 1 to 65535");
+        if (xc_sched_id(x->xch, &sched) < 0)
+                return fail(err, negative_errno(), "xc_sched_id()");
+        if (sched == XEN_SCHEDULER_CREDIT2) {
+                struct xen_domctl_sched_credit2 p = { 0 };
+
+                if (xc_sched_credit2_domain_get(x->xch, 0, &p) < 0)
+                        return fail(err, negative_errno(), "xc_sched_credit2_domain_get(0)");
+                *ret_old = p.weight;
+                p.weight = (uint16_t) weight;
+                if (xc_sched_credit2_domain_set(x->xch, 0, &p) < 0)
+                        return fail(err, negative_errno(), "xc_sched_credit2_domain_set(0)");
+        } else if (sched == XEN_SCHEDULER_CREDIT) {
+                struct xen_domctl_sched_credit p = { 0 };
+
+                if (xc_sched_credit_domain_get(x->xch, 0, &p) < 0)
+                        return fail(err, negative_errno(), "xc_sched_credit_domain_get(0)");
+                *ret_old = p.weight;
+                p.weight = (uint16_t) weight;
+                if (xc_sched_credit_domain_set(x->xch, 0, &p) < 0)
+                        return fail(err, negative_errno(), "xc_sched_credit_domain_set(0)");
+        } else
+                return fail(err, -EOPNOTSUPP, "Xen's scheduler has no weights");
+        return 0;
+}
+
 /* xenhypfs_read() would inflate too, but hands back a buffer without its
  * length or a terminating NUL (the gzip'd .config has none), so read raw and
  * inflate here, bounded. */

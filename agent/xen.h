@@ -33,6 +33,12 @@ DEFINE_CLEANUP_FUNC(struct xen, xen_free);
 int xen_get_version(struct xen *x, struct xen_version *ret, struct error *err);
 int xen_get_physinfo(struct xen *x, struct xen_physinfo *ret, struct error *err);
 
+/* Sets dom0's weight under Xen's credit or credit2 scheduler (a guest's
+ * default is XEN_DEFAULT_WEIGHT), its weight before in *ret_old; -EOPNOTSUPP
+ * under a scheduler without weights. */
+#define XEN_DEFAULT_WEIGHT 256
+int xen_set_dom0_weight(struct xen *x, unsigned weight, unsigned *ret_old, struct error *err);
+
 /* The Kconfig text Xen was built with (hypfs /buildinfo/config), inflated,
  * not NUL-terminated, at most XEN_BUILD_CONFIG_MAX bytes. *ret is malloc'd. */
 #define XEN_BUILD_CONFIG_MAX (1024 * 1024)

@@ -1,6 +1,6 @@
 /* test-console-hub.c: who watches a console's log (console-hub.c), on a real
  * log in a temp directory and a real sd-event loop: news of output comes on
- * a later turn and at most every CONSOLE_HUB_NEWS_USEC, a state change is
+ * a later turn (after a burst, at most every CONSOLE_HUB_NEWS_USEC), a state change is
  * told at once, the end is told once with gone, and watchers may leave from
  * inside their own call. */
 #include <setjmp.h>
@@ -117,15 +117,19 @@ static void test_output_told_later(void **state) {
         assert_int_equal(console_hub_watchers(f->hub), 0);
 }
 
-/* Output soon after the last news waits for the interval and is told once,
- * however many appends came meanwhile. */
+/* Output soon after news of a burst waits for the interval and is told
+ * once, however many appends came meanwhile. */
 static void test_output_coalesced(void **state) {
         struct fixture *f = *state;
+        char burst[CONSOLE_HUB_BURST_BYTES + 1];
         struct counter a;
         uint64_t told, second;
 
+        memset(burst, 'b', CONSOLE_HUB_BURST_BYTES);
+        burst[CONSOLE_HUB_BURST_BYTES] = '\0';
         watch(f, &a);
         output(f, "one");
+        output(f, burst);
         run_until_told(f);
         assert_int_equal(a.changes, 1);
         told = now_usec();
@@ -141,8 +145,30 @@ static void test_output_coalesced(void **state) {
         run_until_told(f);
         second = now_usec();
         assert_int_equal(a.changes, 2);
-        assert_int_equal(a.end_seen, 103);
+        assert_int_equal(a.end_seen, 3 + CONSOLE_HUB_BURST_BYTES + 100);
         assert_true(second >= told + CONSOLE_HUB_NEWS_USEC - 1000);
+        console_hub_unwatch(&a.w);
+}
+
+/* Typing: after news of a few bytes, the next few are told on the next
+ * turn, not held for the interval. */
+static void test_small_output_not_held(void **state) {
+        struct fixture *f = *state;
+        struct counter a;
+        uint64_t told;
+
+        watch(f, &a);
+        output(f, "a");
+        run_until_told(f);
+        told = now_usec();
+        output(f, "b");
+        for (int i = 0; i < 3 && a.changes < 2; i++)
+                assert_true(sd_event_run(f->event, 0) >= 0);
+        assert_int_equal(a.changes, 2);
+        assert_int_equal(a.end_seen, 2);
+        /* Only meaningful if the machine was quick (see above). */
+        if (now_usec() < told + CONSOLE_HUB_NEWS_USEC / 2)
+                assert_false(console_hub_news_pending(f->hub));
         console_hub_unwatch(&a.w);
 }
 
@@ -238,6 +264,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_output_told_later, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_output_coalesced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_small_output_not_held, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_watchers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notify_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_free_tells_gone, setup, teardown),

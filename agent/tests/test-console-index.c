@@ -159,6 +159,17 @@ static void test_boots(void **state) {
         assert_int_equal(b[2].exit, -1);
         free(b);
         console_log_free(l);
+
+        /* The boots kept in memory are read back from the file at open. */
+        l = open_log(f);
+        assert_int_equal(console_log_boots(l, &b, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(b[0].end_ns, T0 + 5 * SEC);
+        assert_int_equal(b[0].exit, 2);
+        assert_int_equal(b[1].end_offset, 13);
+        assert_int_equal(b[2].start_ns, T0 + 9 * SEC);
+        free(b);
+        console_log_free(l);
 }
 
 /* With a budget, the index follows the log: boots whose bytes were removed

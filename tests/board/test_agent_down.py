@@ -146,3 +146,30 @@ def test_autostart_after_a_host_boot(board):
         assert body["boot_count"] == 2
         assert board.api("GET", f"/vms/{manual}")[2]["state"] == "stopped"
         assert f"VM {auto}: started (autostart after the host's boot)." in journal(board)
+
+
+def test_a_log_whose_index_is_lost_says_so(board):
+    """A log whose time index cannot be opened (here: a directory where the
+    file should be) still serves its bytes by offset; since and until are a
+    503 naming the field, not an answer that ignored them."""
+    with tiny.vm(board, "noidx", "echo") as vm:
+        r = board.dom0("sh", "-c", f"i=$(find /var/lib/xvmd/vms/{vm} -path '*pv*' -name index -type f) && "
+                                   f"[ -n \"$i\" ] && systemctl stop xvmd && rm \"$i\" && mkdir \"$i\" && "
+                                   f"systemctl start xvmd && echo \"$i\"")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        index = r.stdout.strip()
+        try:
+            wait_agent(board)
+            log, _, _ = board.log(vm, "pv")
+            assert tiny.banner("pv", "echo") in log
+            for q in ("since=-1h", "until=-1s"):
+                status, _, body = board.api("GET", f"/vms/{vm}/consoles/pv/log?{q}")
+                assert status == 503 and body["error"]["code"] == "time_index_unavailable", (q, status, body)
+                assert body["error"]["field"] == q.split("=")[0], body
+            # The other console's index is there: it answers.
+            status, _, body = board.api("GET", f"/vms/{vm}/consoles/vuart/log?since=-1h")
+            assert status == 200 and tiny.banner("vuart", "echo") in body, (status, body)
+        finally:
+            r = board.dom0("sh", "-c", f"systemctl stop xvmd && rmdir '{index}' && systemctl start xvmd")
+            assert r.returncode == 0, r.stderr
+            wait_agent(board)

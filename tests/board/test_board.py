@@ -82,6 +82,17 @@ def test_services_active_and_no_xenconsoled(board):
     assert r.returncode != 0 and r.stdout.strip() == ""
 
 
+def test_dom0_weighs_more_than_a_guest(board):
+    """The agent gives dom0 twice a guest's scheduler weight, so that it and
+    dom0's backends keep their share of the CPUs when guests run flat out."""
+    r = board.dom0("xl", "sched-credit2", "-d", "0")
+    assert r.returncode == 0, r.stderr
+    row = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["Domain-0"]]
+    assert row and row[0][2] == "512", r.stdout
+    r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
+    assert "Dom0's scheduler weight: 512" in r.stdout, r.stdout[-2000:]
+
+
 def test_dom0_passes_output_and_exit_status(board):
     r = board.dom0("sh", "-c", "echo out; echo err >&2; exit 7")
     assert r.returncode == 7

@@ -55,6 +55,12 @@ def test_a_corrupt_ring_is_shown_and_kept_apart(board):
         assert body["state"] == "running" and body["consoles"]["vuart"]["state"] == "connected"
         log, _, _ = board.log(bad, "pv")
         assert tiny.banner("pv", "corrupt") in log
+        # Input to it is refused, saying why; its other console takes input.
+        status, _, body = board.api("POST", f"/vms/{bad}/consoles/pv/input", b"x")
+        assert status == 409 and body["error"]["code"] == "console_corrupt", (status, body)
+        assert "claims" in body["error"]["message"], body
+        status, _, body = board.api("POST", f"/vms/{bad}/consoles/vuart/input", b"x")
+        assert status == 204, (status, body)
         for console in ("pv", "vuart"):
             echo_round_trip(board, calm, console)
         r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
