@@ -139,3 +139,24 @@ def test_boots_by_number_and_a_follower_across_reboots(board):
         assert bytes(got) == whole
         conn.sock.shutdown(2) if conn.sock else None
         conn.close()
+
+
+def test_a_follower_keeps_following_across_budget_removal(board):
+    """A follower that keeps up sees every byte of a flood four times its
+    console's budget, while the budget removes the oldest bytes under it."""
+    budget, n = 256 * 1024, 1024 * 1024
+    with tiny.vm(board, "rm", "flood", console="pv", bytes=n, delay=5, log_max_bytes=budget) as vm:
+        got, done = bytearray(), threading.Event()
+        conn = follow(board, vm, got, done)
+        end_line = tiny.flood_done(n)
+        deadline = time.monotonic() + 600
+        while not bytes(got).endswith(end_line) and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.5)
+        c = board.api("GET", f"/vms/{vm}")[2]["consoles"]["pv"]
+        assert c["log_removed"] >= n - budget and c["log_start"] == c["log_removed"], c
+        assert c["log_end"] == len(got), (c, len(got))
+        # Everything from offset 0: the banner, the whole flood, its end.
+        tiny.check_flood(bytes(got), n)
+        assert bytes(got).startswith(tiny.banner("pv", "flood")), bytes(got[:100])
+        conn.sock.shutdown(2) if conn.sock else None
+        conn.close()
