@@ -8,9 +8,9 @@
  * next turn of the loop, except after news that carried a burst (at least
  * CONSOLE_HUB_BURST_BYTES): then the next news waits until
  * CONSOLE_HUB_NEWS_USEC after it. Typing is never held back (each echo is
- * news of a few bytes), a flood is told in frames of many ring-fulls. The news timer runs at the
- * priority of the ring's own source and is due at once when it is pending,
- * so a flood cannot starve the viewers.
+ * news of a few bytes), a flood is told in frames of many ring-fulls. The
+ * news timer runs at the loop's normal priority, above a flooding ring's
+ * own turns (console.c), so a flood cannot starve its viewers.
  *
  * Time is read with clock_gettime(), in the clock of sd-event's timers. */
 #include <errno.h>
@@ -65,8 +65,12 @@ static void on_append(struct console_log *l _unused_, void *userdata) {
         struct console_hub *h = userdata;
         uint64_t now, due;
 
-        if (!h->watches || console_hub_news_pending(h))
-                return; /* nobody to tell, or they will hear of this too */
+        if (!h->watches) {
+                h->told_end = console_log_end(h->log); /* what a newcomer hears of is after this */
+                return;
+        }
+        if (console_hub_news_pending(h))
+                return; /* they will hear of this too */
         now = now_usec();
         due = h->news_last + CONSOLE_HUB_NEWS_USEC;
         if (!h->burst || due <= now)

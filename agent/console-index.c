@@ -49,6 +49,7 @@ struct console_index {
          * ?boot=N are answered from memory, without reading the file. */
         struct record *boots;
         size_t n_boots, boots_cap;
+        bool boots_stale;       /* memory failed them: read the file again when asked */
 };
 
 static int read_all(struct console_index *x, struct record **ret);
@@ -72,17 +73,30 @@ static int remember_boot(struct console_index *x, const struct record *r) {
 }
 
 /* The boot and end records of recs[0, n), remembered instead of those of
- * before. */
-static int remember_boots(struct console_index *x, const struct record *recs, uint64_t n) {
+ * before (or, without memory for them, marked to be read again). */
+static void remember_boots(struct console_index *x, const struct record *recs, uint64_t n) {
         x->n_boots = 0;
+        x->boots_stale = false;
         for (uint64_t i = 0; i < n; i++)
-                if (is_boot_or_end(&recs[i])) {
-                        int r = remember_boot(x, &recs[i]);
-
-                        if (r < 0)
-                                return r;
+                if (is_boot_or_end(&recs[i]) && remember_boot(x, &recs[i]) < 0) {
+                        x->boots_stale = true;
+                        return;
                 }
-        return 0;
+}
+
+/* Reads the boots from the file again, if memory failed them before. */
+static int refresh_boots(struct console_index *x) {
+        struct record *all = NULL;
+        int r;
+
+        if (!x->boots_stale)
+                return 0;
+        r = read_all(x, &all);
+        if (r < 0)
+                return r;
+        remember_boots(x, all, x->n);
+        free(all);
+        return x->boots_stale ? -ENOMEM : 0;
 }
 
 static void to_disk(const struct record *r, struct disk_record *d) {
@@ -136,19 +150,16 @@ static int open_file(struct console_index *x) {
         return 0;
 }
 
-/* Opens the file and remembers its boots (read once, here). */
+/* Opens the file and remembers its boots (read once, here; if that fails,
+ * when they are first asked for). */
 static int load(struct console_index *x) {
-        struct record *all = NULL;
         int r = open_file(x);
 
         if (r < 0)
                 return r;
-        r = read_all(x, &all);
-        if (r < 0)
-                return r;
-        r = remember_boots(x, all, x->n);
-        free(all);
-        return r;
+        x->boots_stale = true;
+        (void) refresh_boots(x);
+        return 0;
 }
 
 int console_index_open(int dir_fd, struct console_index **ret) {
@@ -202,9 +213,11 @@ static int append(struct console_index *x, struct record *r) {
         x->n++;
         x->last = *r;
         x->have_last = true;
-        /* Without memory for it, the boot is in the file but not yet in
-         * the answers: the next load finds it. */
-        return is_boot_or_end(r) ? remember_boot(x, r) : 0;
+        /* Without memory for it, the boot is in the file: the boots are
+         * read from there when next asked for. */
+        if (is_boot_or_end(r) && !x->boots_stale && remember_boot(x, r) < 0)
+                x->boots_stale = true;
+        return 0;
 }
 
 void console_index_appended(struct console_index *x, uint64_t offset, int64_t now) {
@@ -363,7 +376,10 @@ static int read_all(struct console_index *x, struct record **ret) {
 int console_index_boots(struct console_index *x, uint64_t end, struct console_index_boot **ret, size_t *n) {
         struct console_index_boot *boots = NULL;
         size_t count = 0;
+        int r = refresh_boots(x);
 
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < x->n_boots; i++)
                 if (KIND(&x->boots[i]) == CONSOLE_INDEX_BOOT)
                         count++; /* at most this many */
@@ -432,7 +448,8 @@ static int rewrite(struct console_index *x, const struct record *recs, size_t n)
         r = open_file(x);
         if (r < 0)
                 return r;
-        return remember_boots(x, recs, n);
+        remember_boots(x, recs, n);
+        return 0;
 }
 
 void console_index_trim(struct console_index *x, uint64_t start, uint64_t max_bytes) {

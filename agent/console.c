@@ -41,16 +41,23 @@
  * guest waits for room, nothing is lost. A turn's cost is the whole
  * dispatch, from the event's read to the guest's notification.
  *
- * Priority. A console that hit a limit in its period runs below everything
- * else of the loop (CONSOLE_PRIORITY_BULK) until a period in which it hit
- * none: the API, the websockets and quiet consoles go first whenever both
- * are pending, so a keystroke's echo waits for at most the one turn being
- * made, not for the queue of a flood's. */
+ * Priority. A console that hit a limit of its own in its period, or is
+ * polled (below), runs below everything else of the loop
+ * (CONSOLE_PRIORITY_BULK) until a period in which it did neither: the API,
+ * the websockets and quiet consoles go first whenever both are pending, so
+ * a keystroke's echo waits for at most the one turn being made, not for the
+ * queue of a flood's. The price: while clients keep the loop busy without a
+ * pause, flooding consoles wait (their guests wait for room; nothing is
+ * lost). A flood moves at most a ring (2 KiB) per poll, 4 polls per period:
+ * some 800 KiB/s per console where turns are cheap (xenconsoled's own
+ * limit, 30 events per 200 ms, allows some 300 KiB/s), less where the
+ * limits above bind first. */
 #define CONSOLE_PERIOD_USEC (10 * 1000)
 #define CONSOLE_SMALL_TURNS 4
 #define CONSOLE_SMALL_BYTES (CONSOLE_RING_OUT_SIZE / 4)
-#define CONSOLE_BUSY_USEC 1000
-#define CONSOLE_ALL_BUSY_USEC 2000
+#define CONSOLE_BUSY_USEC 1500
+#define CONSOLE_ALL_BUSY_USEC 2500
+#define CONSOLE_POLL_USEC 2500
 #define CONSOLE_PRIORITY_BULK (SD_EVENT_PRIORITY_NORMAL + 10)
 
 /* The agent's one event loop runs every backend: their shared period. */
@@ -322,21 +329,31 @@ static void take_turn(struct console_backend *b, uint64_t t0) {
         uint64_t spent;
 
         /* A console over its limits is polled: its port stays masked while
-         * each turn finds much output (a flood), and its next turn comes at
-         * its period's end, without the event's read and unmask (two system
-         * calls a turn, which on a flood cost as much as the log's write).
-         * A turn that finds little unmasks it again (Xen then delivers what
-         * came meanwhile), so that typing is never polled. */
+         * each turn finds much output (a flood), and its next turn comes
+         * CONSOLE_POLL_USEC later while it has time left in its period, else
+         * at the period's end, without the event's read and unmask (two
+         * system calls a turn, which on a flood cost as much as the log's
+         * write). A turn that finds little unmasks it again (Xen then
+         * delivers what came meanwhile), so that typing is never polled. */
         if (!b->bulk)
                 (void) xenevtchn_unmask(b->xce, b->local_port);
         (void) pump(b);
-        if (b->bulk) {
-                if (b->moved >= CONSOLE_SMALL_BYTES && !b->corrupt[0]) {
-                        b->limited = true;
-                        if (!schedule_rearm(b, b->period_start + CONSOLE_PERIOD_USEC))
+        if (b->bulk && !b->corrupt[0]) {
+                if (b->moved >= CONSOLE_SMALL_BYTES) {
+                        uint64_t now = monotonic_usec(), next = b->period_start + CONSOLE_PERIOD_USEC;
+
+                        if (b->busy + (now - t0) < CONSOLE_BUSY_USEC &&
+                            all_consoles.busy + (now - t0) < CONSOLE_ALL_BUSY_USEC && now + CONSOLE_POLL_USEC < next)
+                                next = now + CONSOLE_POLL_USEC;
+                        b->limited = true; /* polled: it stays bulk while it floods */
+                        if (!schedule_rearm(b, next))
                                 (void) xenevtchn_unmask(b->xce, b->local_port);
-                } else
+                } else {
+                        /* Events again; a poll still armed would only cost a
+                         * turn. */
+                        (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_OFF);
                         (void) xenevtchn_unmask(b->xce, b->local_port);
+                }
         }
         spent = monotonic_usec() - t0;
         b->busy += spent;
@@ -380,10 +397,15 @@ static bool may_take_turn(struct console_backend *b) {
         all_limit = b->bulk ? CONSOLE_ALL_BUSY_USEC : 2 * CONSOLE_ALL_BUSY_USEC;
         if (b->small_turns < CONSOLE_SMALL_TURNS && b->busy < CONSOLE_BUSY_USEC && all_consoles.busy < all_limit)
                 return true;
-        end = (all_consoles.busy >= all_limit ? all_consoles.period_start : b->period_start) + CONSOLE_PERIOD_USEC;
         b->stats.deferred++;
-        b->limited = true;
-        set_bulk(b, true);
+        if (b->small_turns >= CONSOLE_SMALL_TURNS || b->busy >= CONSOLE_BUSY_USEC) {
+                /* A limit of its own: bulk. Waiting only for the others
+                 * (all consoles' limit) does not make it so. */
+                b->limited = true;
+                set_bulk(b, true);
+                end = b->period_start + CONSOLE_PERIOD_USEC;
+        } else
+                end = all_consoles.period_start + CONSOLE_PERIOD_USEC;
         return !schedule_rearm(b, end); /* no timer: serve it now rather than never */
 }
 
@@ -394,11 +416,11 @@ static bool schedule_rearm(struct console_backend *b, uint64_t end) {
         if (!b->rearm) {
                 if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 1000, on_rearm, b) < 0)
                         return false;
-                (void) sd_event_source_set_priority(b->rearm, CONSOLE_PRIORITY_BULK);
+                (void) sd_event_source_set_priority(b->rearm, b->bulk ? CONSOLE_PRIORITY_BULK
+                                                                      : SD_EVENT_PRIORITY_NORMAL);
         } else if (sd_event_source_set_time(b->rearm, end) < 0)
                 return false;
-        (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT);
-        return true;
+        return sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT) >= 0;
 }
 
 static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
