@@ -351,7 +351,8 @@ static void take_turn(struct console_backend *b, uint64_t t0) {
                 } else {
                         /* Events again; a poll still armed would only cost a
                          * turn. */
-                        (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_OFF);
+                        if (b->rearm)
+                                (void) sd_event_source_set_enabled(b->rearm, SD_EVENT_OFF);
                         (void) xenevtchn_unmask(b->xce, b->local_port);
                 }
         }
