@@ -48,10 +48,10 @@
  * a keystroke's echo waits for at most the one turn being made, not for the
  * queue of a flood's. The price: while clients keep the loop busy without a
  * pause, flooding consoles wait (their guests wait for room; nothing is
- * lost). A flood moves at most a ring (2 KiB) per poll, 4 polls per period:
- * some 800 KiB/s per console where turns are cheap (xenconsoled's own
- * limit, 30 events per 200 ms, allows some 300 KiB/s), less where the
- * limits above bind first. */
+ * lost). A flood moves at most a ring (2 KiB) per poll: 4 polls per period
+ * as the only flood (some 800 KiB/s where turns are cheap), 1 with others
+ * (some 200 KiB/s each; xenconsoled's own limit, 30 events per 200 ms,
+ * allows some 300 KiB/s), less where the limits above bind first. */
 #define CONSOLE_PERIOD_USEC (10 * 1000)
 #define CONSOLE_SMALL_TURNS 4
 #define CONSOLE_SMALL_BYTES (CONSOLE_RING_OUT_SIZE / 4)
@@ -64,6 +64,7 @@
 static struct {
         uint64_t period_start;
         uint64_t busy;
+        unsigned bulk;          /* consoles at CONSOLE_PRIORITY_BULK */
 } all_consoles;
 
 /* The log's cursor is written at most this often (and when the backend
@@ -112,6 +113,8 @@ struct console_backend *console_backend_free(struct console_backend *b) {
         b->retry = sd_event_source_disable_unref(b->retry);
         b->more = sd_event_source_disable_unref(b->more);
         b->rearm = sd_event_source_disable_unref(b->rearm);
+        if (b->bulk)
+                all_consoles.bulk--;
         b->io = sd_event_source_disable_unref(b->io);
         if (b->cursor_dirty && b->ring && b->log)
                 save_cursor(b);
@@ -330,8 +333,8 @@ static void take_turn(struct console_backend *b, uint64_t t0) {
 
         /* A console over its limits is polled: its port stays masked while
          * each turn finds much output (a flood), and its next turn comes
-         * CONSOLE_POLL_USEC later while it has time left in its period, else
-         * at the period's end, without the event's read and unmask (two
+         * CONSOLE_POLL_USEC later while it has time left in its period and
+         * is the only flood, else at the period's end, without the event's read and unmask (two
          * system calls a turn, which on a flood cost as much as the log's
          * write). A turn that finds little unmasks it again (Xen then
          * delivers what came meanwhile), so that typing is never polled. */
@@ -342,7 +345,9 @@ static void take_turn(struct console_backend *b, uint64_t t0) {
                 if (b->moved >= CONSOLE_SMALL_BYTES) {
                         uint64_t now = monotonic_usec(), next = b->period_start + CONSOLE_PERIOD_USEC;
 
-                        if (b->busy + (now - t0) < CONSOLE_BUSY_USEC &&
+                        /* Polled sooner only as the one flood: with others
+                         * it would mostly be refused, a wakeup for nothing. */
+                        if (all_consoles.bulk == 1 && b->busy + (now - t0) < CONSOLE_BUSY_USEC &&
                             all_consoles.busy + (now - t0) < CONSOLE_ALL_BUSY_USEC && now + CONSOLE_POLL_USEC < next)
                                 next = now + CONSOLE_POLL_USEC;
                         b->limited = true; /* polled: it stays bulk while it floods */
@@ -371,6 +376,10 @@ static void set_bulk(struct console_backend *b, bool bulk) {
         if (b->bulk == bulk)
                 return;
         b->bulk = bulk;
+        if (bulk)
+                all_consoles.bulk++;
+        else
+                all_consoles.bulk--;
         (void) sd_event_source_set_priority(b->io, priority);
         if (b->more)
                 (void) sd_event_source_set_priority(b->more, priority);
