@@ -207,13 +207,17 @@ static void mark_corrupt(struct console_backend *b, const char *which) {
 
 static int on_more(sd_event_source *s, void *userdata);
 
+/* The priority of the console's sources (see "Priority" above). */
+static int64_t priority_of(const struct console_backend *b) {
+        return b->bulk ? CONSOLE_PRIORITY_BULK : SD_EVENT_PRIORITY_NORMAL;
+}
+
 /* Gives the console another turn after every source already pending. */
 static void schedule_more(struct console_backend *b) {
         if (!b->more) {
                 if (sd_event_add_defer(b->event, &b->more, on_more, b) < 0)
                         return;
-                (void) sd_event_source_set_priority(b->more, b->bulk ? CONSOLE_PRIORITY_BULK
-                                                                     : SD_EVENT_PRIORITY_NORMAL);
+                (void) sd_event_source_set_priority(b->more, priority_of(b));
         }
         (void) sd_event_source_set_enabled(b->more, SD_EVENT_ONESHOT);
 }
@@ -275,7 +279,8 @@ static int pump(struct console_backend *b) {
                 /* Only a full ring is drained again at once (its writer
                  * waits for room). A slow writer is not chased byte by
                  * byte: what it writes next comes with its next event (the
-                 * port was unmasked before this turn). */
+                 * port was unmasked before this turn) or, while the console
+                 * is polled, with its next poll. */
                 if ((size_t) n < CONSOLE_RING_OUT_SIZE)
                         break;
         }
@@ -371,11 +376,12 @@ static void take_turn(struct console_backend *b, uint64_t t0) {
 static int on_rearm(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata);
 
 static void set_bulk(struct console_backend *b, bool bulk) {
-        int64_t priority = bulk ? CONSOLE_PRIORITY_BULK : SD_EVENT_PRIORITY_NORMAL;
+        int64_t priority;
 
         if (b->bulk == bulk)
                 return;
         b->bulk = bulk;
+        priority = priority_of(b);
         if (bulk)
                 all_consoles.bulk++;
         else
@@ -426,8 +432,7 @@ static bool schedule_rearm(struct console_backend *b, uint64_t end) {
         if (!b->rearm) {
                 if (sd_event_add_time(b->event, &b->rearm, CLOCK_MONOTONIC, end, 1000, on_rearm, b) < 0)
                         return false;
-                (void) sd_event_source_set_priority(b->rearm, b->bulk ? CONSOLE_PRIORITY_BULK
-                                                                      : SD_EVENT_PRIORITY_NORMAL);
+                (void) sd_event_source_set_priority(b->rearm, priority_of(b));
         } else if (sd_event_source_set_time(b->rearm, end) < 0)
                 return false;
         return sd_event_source_set_enabled(b->rearm, SD_EVENT_ONESHOT) >= 0;
