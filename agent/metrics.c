@@ -287,6 +287,7 @@ int metrics_finish(struct metrics *m, char **ret, size_t *ret_size) {
                 metrics_done(m);
                 return r;
         }
+        m->buf[m->len] = '\0';
         *ret = TAKE_PTR(m->buf);
         *ret_size = m->len;
         metrics_done(m);
