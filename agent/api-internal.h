@@ -8,6 +8,28 @@
 #include "auth.h"
 #include "session.h"
 
+/* Every answer's count by route, method and status, and its duration by
+ * route (api_observe(), in api-metrics.c). Durations are kept in µs
+ * against the bounds of API_DURATION_BOUNDS_USEC. */
+#define API_ROUTES_MAX (API_ROUTE_UNMATCHED + 1) /* rows: the routes, then the unmatched */
+#define API_DURATION_BUCKETS 13
+#define API_HTTP_COUNTS_MAX 512         /* route, method, status triples kept; more are not counted */
+
+struct api_http_count {
+        uint8_t route;                  /* api_route_template() */
+        uint8_t method;                 /* an index of api-metrics.c's method names */
+        uint16_t status;
+        uint64_t n;
+};
+
+struct api_http_stats {
+        struct api_http_count *counts;
+        size_t n_counts, size_counts;
+        uint64_t dropped;               /* answers past API_HTTP_COUNTS_MAX triples */
+        uint64_t buckets[API_ROUTES_MAX][API_DURATION_BUCKETS + 1]; /* not cumulative; the last: above 10 s */
+        uint64_t sum_usec[API_ROUTES_MAX];
+};
+
 struct api {
         const struct auth *auth;
         struct xen *xen;
@@ -16,9 +38,11 @@ struct api {
         struct console_ws *viewers;
         struct sessions *sessions;
         char *web_dir;
+        double started_realtime;        /* CLOCK_REALTIME s when the API was made */
+        struct api_http_stats http;
 };
 
-#define API_CAPS_MAX 2          /* "*" segments in a route's path */
+#define API_CAPS_MAX 2          /* "{name}" segments in a route's path */
 #define API_CAP_MAX 128         /* a segment longer than this matches no route */
 
 /* What must hold before a route's handler runs; api.c checks it once for
@@ -26,8 +50,8 @@ struct api {
 enum api_needs {
         API_NEEDS_NOTHING,
         API_NEEDS_VMS,          /* the VM manager (else 503 xen_unavailable) */
-        API_NEEDS_VM,           /* ... and call->vm, the VM named by the first "*" (else 404) */
-        API_NEEDS_CONSOLE,      /* ... and call->console, the console named by the second "*" */
+        API_NEEDS_VM,           /* ... and call->vm, the VM named by the first "{...}" (else 404) */
+        API_NEEDS_CONSOLE,      /* ... and call->console, the console named by the second "{...}" */
         API_NEEDS_VIEWERS,      /* API_NEEDS_CONSOLE, and the websocket viewers */
 };
 
@@ -36,7 +60,7 @@ struct api_call {
         const struct api_route *route;
         const struct api_request *req;
         struct api_response *resp;
-        char cap[API_CAPS_MAX][API_CAP_MAX];    /* the path's "*" segments, in order */
+        char cap[API_CAPS_MAX][API_CAP_MAX];    /* the path's "{...}" segments, in order */
         struct vm *vm;
         enum vm_console console;
 };
@@ -54,8 +78,8 @@ json_t *api_body_json(struct api_call *call);
 void api_response_json(struct api_response *resp, unsigned status, json_t *body);
 void api_response_empty(struct api_response *resp);
 
-/* CLOCK_MONOTONIC in µs, for the sessions. */
-uint64_t api_now_usec(void);
+/* CLOCK_REALTIME in s. */
+double api_realtime(void);
 
 /* Authentication (api-web.c): whether the request carries the token or a
  * live session cookie (with our own Origin where a cookie alone would let
@@ -65,6 +89,9 @@ bool api_authenticated(struct api *a, const struct api_request *req, struct api_
 /* The handlers, by resource. */
 void api_host_healthz(struct api_call *call);
 void api_host_get(struct api_call *call);
+void api_metrics_get(struct api_call *call);
+/* The text GET /metrics answers (metrics.h's format), or -ENOMEM. */
+int api_metrics_write(struct api *a, char **ret, size_t *ret_size);
 
 void api_web_file(struct api_call *call);
 void api_session_create(struct api_call *call);

@@ -2,6 +2,7 @@
  * path go to which handler, with which body limit and preconditions; the
  * lookup that hands the handler the path's captures; admission (auth, 404,
  * 405, 413) and dispatch. The handlers live in one file per resource. */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,34 +36,38 @@ struct api_upload {
 
 static const struct api_route routes[] = {
         { "GET", "/", 0, api_web_file, BODY_BUFFERED, API_NEEDS_NOTHING },
-        { "GET", "/assets/*", 0, api_web_file, BODY_BUFFERED, API_NEEDS_NOTHING },
+        { "GET", "/assets/{file}", 0, api_web_file, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/healthz", 0, api_host_healthz, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "POST", "/v1/session", API_JSON_BODY_MAX, api_session_create, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/v1/session", 0, api_session_get, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "DELETE", "/v1/session", 0, api_session_delete, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/v1/host", 0, api_host_get, BODY_BUFFERED, API_NEEDS_NOTHING },
+        { "GET", "/metrics", 0, api_metrics_get, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/v1/images", 0, api_images_list, BODY_BUFFERED, API_NEEDS_VMS },
-        { "PUT", "/v1/images/*", IMAGE_SIZE_MAX, api_image_put, BODY_UPLOAD, API_NEEDS_VMS },
-        { "DELETE", "/v1/images/*", 0, api_image_delete, BODY_BUFFERED, API_NEEDS_VMS },
+        { "PUT", "/v1/images/{image}", IMAGE_SIZE_MAX, api_image_put, BODY_UPLOAD, API_NEEDS_VMS },
+        { "DELETE", "/v1/images/{image}", 0, api_image_delete, BODY_BUFFERED, API_NEEDS_VMS },
         { "GET", "/v1/vms", 0, api_vms_list, BODY_BUFFERED, API_NEEDS_VMS },
         { "POST", "/v1/vms", API_JSON_BODY_MAX, api_vms_create, BODY_BUFFERED, API_NEEDS_VMS },
-        { "GET", "/v1/vms/*", 0, api_vm_get, BODY_BUFFERED, API_NEEDS_VM },
-        { "DELETE", "/v1/vms/*", 0, api_vm_delete, BODY_BUFFERED, API_NEEDS_VM },
-        { "POST", "/v1/vms/*/*", API_JSON_BODY_MAX, api_vm_action, BODY_BUFFERED, API_NEEDS_VM },
-        { "POST", "/v1/vms/*/consoles/*/input", API_INPUT_BODY_MAX, api_console_input, BODY_BUFFERED,
+        { "GET", "/v1/vms/{name}", 0, api_vm_get, BODY_BUFFERED, API_NEEDS_VM },
+        { "DELETE", "/v1/vms/{name}", 0, api_vm_delete, BODY_BUFFERED, API_NEEDS_VM },
+        { "POST", "/v1/vms/{name}/{action}", API_JSON_BODY_MAX, api_vm_action, BODY_BUFFERED, API_NEEDS_VM },
+        { "POST", "/v1/vms/{name}/consoles/{console}/input", API_INPUT_BODY_MAX, api_console_input, BODY_BUFFERED,
           API_NEEDS_CONSOLE },
-        { "GET", "/v1/vms/*/consoles/*/log", 0, api_console_log, BODY_BUFFERED, API_NEEDS_CONSOLE },
-        { "GET", "/v1/vms/*/consoles/*/boots", 0, api_console_boots, BODY_BUFFERED, API_NEEDS_CONSOLE },
-        { "GET", "/v1/vms/*/consoles/*/ws", 0, api_console_ws, BODY_BUFFERED, API_NEEDS_VIEWERS },
+        { "GET", "/v1/vms/{name}/consoles/{console}/log", 0, api_console_log, BODY_BUFFERED, API_NEEDS_CONSOLE },
+        { "GET", "/v1/vms/{name}/consoles/{console}/boots", 0, api_console_boots, BODY_BUFFERED, API_NEEDS_CONSOLE },
+        { "GET", "/v1/vms/{name}/consoles/{console}/ws", 0, api_console_ws, BODY_BUFFERED, API_NEEDS_VIEWERS },
 };
 
-/* Matches path against a route pattern; "*" takes one non-empty segment
- * shorter than API_CAP_MAX, copied to caps (if not NULL). */
+static_assert(ELEMENTSOF(routes) <= API_ROUTE_UNMATCHED, "api_http_stats has a row for every route");
+
+/* Matches path against a route pattern; a "{name}" segment takes one
+ * non-empty segment shorter than API_CAP_MAX, copied to caps (if not
+ * NULL). */
 static bool path_match(const char *pattern, const char *path, char caps[API_CAPS_MAX][API_CAP_MAX]) {
         size_t n = 0;
 
         while (*pattern && *path) {
-                if (*pattern == '*') {
+                if (*pattern == '{') {
                         size_t len = strcspn(path, "/");
 
                         if (len == 0 || len >= API_CAP_MAX || n >= API_CAPS_MAX)
@@ -72,7 +77,9 @@ static bool path_match(const char *pattern, const char *path, char caps[API_CAPS
                                 caps[n][len] = '\0';
                         }
                         n++;
-                        pattern++;
+                        pattern += strcspn(pattern, "}");
+                        if (*pattern)
+                                pattern++;
                         path += len;
                         continue;
                 }
@@ -90,7 +97,7 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
 
         if (!a)
                 return -ENOMEM;
-        *a = (struct api) { .auth = auth, .xen = xen, .paths = *paths };
+        *a = (struct api) { .auth = auth, .xen = xen, .paths = *paths, .started_realtime = api_realtime() };
         a->web_dir = strdup(web_dir ? web_dir : API_WEB_DIR_DEFAULT);
         if (!a->web_dir || sessions_new(&a->sessions) < 0) {
                 api_free(a);
@@ -109,6 +116,7 @@ struct api *api_free(struct api *a) {
         if (!a)
                 return NULL;
         sessions_free(a->sessions);
+        free(a->http.counts);
         free(a->web_dir);
         free(a);
         return NULL;
@@ -147,11 +155,35 @@ int api_route_lookup(const char *method, const char *path, const struct api_rout
 }
 
 bool api_path_needs_auth(const char *path) {
-        return strncmp(path, "/v1", 3) == 0 && (path[3] == '\0' || path[3] == '/');
+        return (strncmp(path, "/v1", 3) == 0 && (path[3] == '\0' || path[3] == '/')) || strcmp(path, "/metrics") == 0;
+}
+
+size_t api_route_template(const char *path) {
+        for (size_t i = 0; i < ELEMENTSOF(routes); i++)
+                if (path_match(routes[i].path, path, NULL)) {
+                        /* The first route of that path: every method of
+                         * a path shares its row. */
+                        for (size_t j = 0; j < i; j++)
+                                if (strcmp(routes[j].path, routes[i].path) == 0)
+                                        return j;
+                        return i;
+                }
+        return API_ROUTE_UNMATCHED;
+}
+
+const char *api_route_template_name(size_t i) {
+        return i < ELEMENTSOF(routes) ? routes[i].path : NULL;
 }
 
 size_t api_route_body_max(const struct api_route *route) {
         return route->body_max;
+}
+
+double api_realtime(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 uint64_t api_now_usec(void) {

@@ -97,14 +97,32 @@ struct console_ws;
  * (both borrowed); without them those routes answer 503. */
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
 
-/* Pure routing. HEAD is looked up as GET. A route's path may hold "*"
+/* Pure routing. HEAD is looked up as GET. A route's path may hold "{name}"
  * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for
  * an unknown path, or -EOPNOTSUPP for a known path with another method, with
  * the methods it takes written to allow (e.g. "GET, HEAD"; "" otherwise). */
 int api_route_lookup(const char *method, const char *path, const struct api_route **ret,
                      char *allow, size_t allow_size);
 
+/* /v1 and below, and /metrics. */
 bool api_path_needs_auth(const char *path);
+
+/* The row of the routing table whose path (its template: "/v1/vms/{name}")
+ * matches path, whatever the method (the first of that path), or
+ * API_ROUTE_UNMATCHED; and that template by its row (NULL for
+ * API_ROUTE_UNMATCHED). */
+#define API_ROUTE_UNMATCHED 31      /* below 256: api_http_count keeps it in a byte */
+size_t api_route_template(const char *path);
+const char *api_route_template_name(size_t i);
+
+/* CLOCK_MONOTONIC in µs. */
+uint64_t api_now_usec(void);
+
+/* Every answer the HTTP server sends, for the metrics (GET /metrics): its
+ * request's method and path, its status, and when the request's headers
+ * came in (api_now_usec()). A streamed answer or an upgrade counts when its
+ * headers go. */
+void api_observe(struct api *a, const char *method, const char *path, unsigned status, uint64_t start_usec);
 
 /* First phase, once the headers are in. Returns the route whose handler will
  * take the request (read at most api_route_body_max() bytes of body for it),

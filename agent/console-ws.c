@@ -309,11 +309,19 @@ static void room_changed(struct console_watch *w, bool gone) {
                 viewer_pump(v);
 }
 
-static struct room *room_find(struct console_ws *h, const struct vm *vm, enum vm_console c) {
+static struct room *room_find(const struct console_ws *h, const struct vm *vm, enum vm_console c) {
         for (struct room *room = h->rooms; room; room = room->next)
                 if (room->vm == vm && room->console == c)
                         return room;
         return NULL;
+}
+
+unsigned console_ws_viewers(const struct console_ws *h, const struct vm *vm, enum vm_console c, bool *ret_writer) {
+        const struct room *room = room_find(h, vm, c);
+
+        if (ret_writer)
+                *ret_writer = room && room->writer;
+        return room ? room->n_viewers : 0;
 }
 
 int console_ws_admit(struct console_ws *h, struct vm *vm, enum vm_console c, struct error *err) {

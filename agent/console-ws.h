@@ -39,6 +39,10 @@ DEFINE_CLEANUP_FUNC(struct console_ws, console_ws_free);
  * *err (too_many_viewers) when not. */
 int console_ws_admit(struct console_ws *h, struct vm *vm, enum vm_console c, struct error *err);
 
+/* How many viewers watch console c of vm, and whether one of them holds
+ * the writer lease (for the metrics). */
+unsigned console_ws_viewers(const struct console_ws *h, const struct vm *vm, enum vm_console c, bool *ret_writer);
+
 /* After the upgrade: the viewer of console c of the VM named vm_name on fd,
  * starting at log offset from (or the log's end when !from_set). extra holds
  * bytes the HTTP server read past the request. done(done_arg) is called

@@ -27,6 +27,7 @@ struct http_server {
 
 /* One per request, from its first header to its completion. */
 struct http_request {
+        uint64_t start_usec;            /* when the headers came in (api_now_usec()) */
         const struct api_route *route; /* NULL once answered */
         char *body;
         size_t size;
@@ -203,6 +204,8 @@ static enum MHD_Result send_response(struct http_server *server, struct MHD_Conn
 
         ret = MHD_queue_response(c, status, response);
         MHD_destroy_response(response);
+        /* Every answer passes here: the metrics count it. */
+        api_observe(server->api, method, url, status, rq ? rq->start_usec : api_now_usec());
         api_response_done(resp);
         return ret;
 }
@@ -259,6 +262,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 rq = calloc(1, sizeof(*rq));
                 if (!rq)
                         return MHD_NO;
+                rq->start_usec = api_now_usec();
                 *con_cls = rq;
                 req = make_request(c, method, url);
                 rq->route = api_admit(s->api, &req, &resp, &rq->upload);

@@ -158,6 +158,24 @@ static void vm_release_disks(struct vm *vm) {
                 loop_release(&vm->disks[i]);
 }
 
+/* Frees console c's backend, its counts added to those of the backends
+ * before it (the metrics' totals over every boot). */
+static void vm_release_backend(struct vm *vm, int c) {
+        struct console_backend_stats st;
+        struct console_backend_stats *done = &vm->backends_done[c];
+
+        if (!vm->backends[c])
+                return;
+        console_backend_get_stats(vm->backends[c], &st);
+        done->bytes_out += st.bytes_out;
+        done->bytes_in += st.bytes_in;
+        done->events += st.events;
+        done->deferred += st.deferred;
+        done->ring_errors += st.ring_errors;
+        done->log_errors += st.log_errors;
+        vm->backends[c] = console_backend_free(vm->backends[c]);
+}
+
 /* Releases the domain's consoles (their mappings keep a dead domain alive),
  * the domain itself (with its disks' backends) and the agent's hold on the
  * disks' loop devices. The rings are drained one last time first: a guest's
@@ -168,7 +186,7 @@ static void vm_teardown(struct vm *vm) {
         for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
                 if (vm->backends[c])
                         (void) console_backend_kick(vm->backends[c]);
-                vm->backends[c] = console_backend_free(vm->backends[c]);
+                vm_release_backend(vm, c);
         }
         if (vm->domid != 0 && vm->owner->ts) {
                 int r = domain_destroy(vm->owner->ts, vm->domid);
@@ -594,7 +612,7 @@ static int vm_take_back(struct vm *vm, json_int_t domid, bool strict, bool *ret_
         vm->domid = (uint32_t) domid;
         if (r < 0 || vm_attach_consoles(vm, &b, true) < 0) {
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
-                        vm->backends[c] = console_backend_free(vm->backends[c]);
+                        vm_release_backend(vm, c);
                 if (strict) {
                         vm->domid = 0;
                         return -1;
@@ -713,6 +731,14 @@ unsigned vm_boot_count(const struct vm *vm) {
         return vm->boot_count;
 }
 
+const struct vm_spec *vm_get_spec(const struct vm *vm) {
+        return &vm->spec;
+}
+
+enum vm_exit vm_exit_reason(const struct vm *vm) {
+        return vm->exit_reason;
+}
+
 struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c) {
         return vm->hubs[c];
 }
@@ -741,4 +767,32 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
                 return error_set(err, -EAGAIN, ERROR_CONSOLE_BUSY, NULL,
                                  "the guest is not reading its console: only %zd of %zu bytes were queued", r, n);
         return r;
+}
+
+int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret) {
+        const struct console_backend_stats *done;
+        struct console_backend_stats now = { 0 };
+        const struct console_log *l;
+
+        if (c < 0 || c >= _VM_CONSOLE_MAX || !vm->logs[c])
+                return -ENOENT;
+        l = vm->logs[c];
+        done = &vm->backends_done[c];
+        if (vm->backends[c])
+                console_backend_get_stats(vm->backends[c], &now);
+        *ret = (struct vm_console_stats) {
+                .served = vm->backends[c] != NULL,
+                .corrupt = vm->backends[c] && console_backend_corrupt(vm->backends[c]),
+                .bytes_out = done->bytes_out + now.bytes_out,
+                .bytes_in = done->bytes_in + now.bytes_in,
+                .events = done->events + now.events,
+                .deferred = done->deferred + now.deferred,
+                .ring_errors = done->ring_errors + now.ring_errors,
+                .log_errors = done->log_errors + now.log_errors,
+                .log_end = console_log_end(l),
+                .log_bytes = console_log_bytes(l),
+                .log_max_bytes = console_log_budget(l),
+                .log_removed = console_log_removed(l),
+        };
+        return 0;
 }

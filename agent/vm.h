@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "console.h"
 #include "domain.h"
 #include "loop.h"
 #include "vms.h"
@@ -30,6 +31,7 @@ struct vm {
         struct console_log *logs[_VM_CONSOLE_MAX];
         struct console_hub *hubs[_VM_CONSOLE_MAX];
         struct console_backend *backends[_VM_CONSOLE_MAX];
+        struct console_backend_stats backends_done[_VM_CONSOLE_MAX]; /* summed over the backends that went */
         struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
 };
 

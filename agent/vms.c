@@ -409,6 +409,14 @@ fail:
         return r;
 }
 
+size_t vms_count(const struct vms *v) {
+        return v->n;
+}
+
+struct vm *vms_get(const struct vms *v, size_t i) {
+        return i < v->n ? v->vm[i] : NULL;
+}
+
 json_t *vms_to_json(const struct vms *v) {
         json_t *a = json_array();
 

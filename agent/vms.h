@@ -77,6 +77,13 @@ const char *vm_name(const struct vm *vm);
 enum vm_state vm_state(const struct vm *vm);
 const char *vm_state_name(const struct vm *vm); /* vm_state_to_string(vm_state(vm)) */
 unsigned vm_boot_count(const struct vm *vm);
+const struct vm_spec *vm_get_spec(const struct vm *vm);
+enum vm_exit vm_exit_reason(const struct vm *vm); /* how its last boot ended */
+
+/* The VMs in the order they were made or loaded: vms_get() for i below
+ * vms_count(). */
+size_t vms_count(const struct vms *v);
+struct vm *vms_get(const struct vms *v, size_t i);
 
 /* "pv", "vuart", and back (-EINVAL for another name). */
 const char *vm_console_to_string(enum vm_console c);
@@ -87,6 +94,27 @@ int vm_console_from_string(const char *s, enum vm_console *ret);
 struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c);
 struct console_log *vm_console_log(struct vm *vm, enum vm_console c);
 ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, size_t n, struct error *err);
+
+/* One console's counts, for the agent's metrics: no Xen call, no I/O. The
+ * backend's counts are over every boot since the agent started (each
+ * boot's backend adds its own when it goes); the log's are the log's own
+ * and survive restarts. */
+struct vm_console_stats {
+        bool served;            /* a backend serves the ring (the VM has a domain) */
+        bool corrupt;           /* ... and found the ring's indexes broken */
+        uint64_t bytes_out;     /* guest -> log */
+        uint64_t bytes_in;      /* input -> guest */
+        uint64_t events;        /* event channel notifications handled */
+        uint64_t deferred;      /* events left masked to the end of a period */
+        uint64_t ring_errors;   /* corrupt indexes seen */
+        uint64_t log_errors;    /* appends the log refused */
+        uint64_t log_end;       /* every byte ever logged (the log's end offset) */
+        uint64_t log_bytes;     /* held on disk */
+        uint64_t log_max_bytes; /* its budget */
+        uint64_t log_removed;   /* removed by the budget */
+};
+/* -ENOENT if the VM has no such console. */
+int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret);
 
 /* Images (see images.h), each listed with the VMs that name it. An image
  * that a VM names, whatever the VM's state, can be neither replaced nor

@@ -84,6 +84,8 @@ static void test_needs_auth(void **state) {
         assert_false(api_path_needs_auth("/v"));
         assert_false(api_path_needs_auth("/"));
         assert_false(api_path_needs_auth("/healthz"));
+        assert_true(api_path_needs_auth("/metrics"));
+        assert_false(api_path_needs_auth("/metricsx"));
         assert_false(api_path_needs_auth(""));
 }
 
