@@ -39,6 +39,8 @@ struct api {
         struct sessions *sessions;
         char *web_dir;
         double started_realtime;        /* CLOCK_REALTIME s when the API was made */
+        char instance_id[33];           /* random at each start, 32 hex digits */
+        char boot_id[33];               /* the host's (Linux's), "" if it has none */
         struct api_http_stats http;
 };
 
@@ -70,6 +72,11 @@ typedef void (*api_handler_t)(struct api_call *call);
 /* A query-string argument or a request header by name, or NULL. */
 const char *api_query(const struct api_call *call, const char *key);
 const char *api_header(const struct api_call *call, const char *name);
+/* If-Match (see api.c); api_check_if_match answers 412 when it fails. */
+bool api_if_match(const char *value, const char *etag);
+bool api_check_if_match(struct api_call *call, const struct vm *vm);
+/* A VM's JSON as the answer, with its ETag. */
+void api_response_vm(struct api_response *resp, unsigned status, const struct vm *vm);
 
 /* The request's body as JSON, or NULL with a 400 already in the answer. */
 json_t *api_body_json(struct api_call *call);
@@ -101,6 +108,8 @@ void api_session_delete(struct api_call *call);
 void api_vms_list(struct api_call *call);
 void api_vms_create(struct api_call *call);
 void api_vm_get(struct api_call *call);
+void api_vm_put(struct api_call *call);
+void api_console_wait(struct api_call *call);
 void api_vm_delete(struct api_call *call);
 void api_vm_action(struct api_call *call);
 

@@ -1,11 +1,9 @@
 /* api-metrics.c: GET /metrics, the agent's counts in the Prometheus text
  * format (metrics.h writes it), and the HTTP counts every answer adds to
  * (api_observe()). A scrape runs on the event loop, so it reads only what
- * the agent holds in memory, plus Xen's physinfo and version (hypercalls
- * that return at once, as GET /v1/host makes; no xenstore, no hypfs, no
- * firmware tables, no file). VM CPU time is not here: the agent has no
- * timer that samples it, and one domain-info hypercall per VM per scrape is
- * left to a later collector. */
+ * the agent holds in memory, plus Xen's physinfo and version and one sweep
+ * of domain infos for the VMs' CPU time (hypercalls that return at once;
+ * no xenstore, no hypfs, no firmware tables, no file). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -123,7 +121,7 @@ static void uuid_format(const uint8_t u[16], char buf[static 37]) {
 
 static void write_vms(struct metrics *m, const struct vms *vms) {
         size_t n = vms_count(vms);
-        uint64_t max_bytes, keep_free, bytes;
+        uint64_t max_bytes, keep_free, bytes, cpu_ns[VMS_MAX];
 
         metrics_family(m, "xvmd_vm_info", METRICS_GAUGE, "A VM the agent manages, with its uuid (always 1).");
         for (size_t i = 0; i < n; i++) {
@@ -152,12 +150,27 @@ static void write_vms(struct metrics *m, const struct vms *vms) {
                        "The VM's boots (its boot_count, kept across agent restarts).");
         for (size_t i = 0; i < n; i++)
                 metrics_u64(m, vm_boot_count(vms_get(vms, i)), "vm", vm_name(vms_get(vms, i)), NULL);
-        /* The agent keeps how the last boot ended, not a count of each way. */
+        metrics_family(m, "xvmd_vm_exits_total", METRICS_COUNTER,
+                       "The VM's boots that ended each way since the agent started.");
+        for (size_t i = 0; i < n; i++)
+                for (int x = VM_EXIT_NONE + 1; x < _VM_EXIT_MAX; x++)
+                        metrics_u64(m, vm_exits(vms_get(vms, i), (enum vm_exit) x), "vm", vm_name(vms_get(vms, i)),
+                                    "reason", vm_exit_to_string((enum vm_exit) x), NULL);
         metrics_family(m, "xvmd_vm_last_exit_info", METRICS_GAUGE,
                        "How the VM's last boot ended (always 1; reason \"none\": it never ended).");
         for (size_t i = 0; i < n; i++)
                 metrics_u64(m, 1, "vm", vm_name(vms_get(vms, i)), "reason",
                             vm_exit_to_string(vm_exit_reason(vms_get(vms, i))), NULL);
+
+        /* One hypercall for every VM's domain; a VM without one has no
+         * sample (its CPU time went with its domain). */
+        if (vms_cpu_times(vms, cpu_ns, n) >= 0) {
+                metrics_family(m, "xvmd_vm_cpu_seconds_total", METRICS_COUNTER,
+                               "CPU time the VM's domain has used, all vCPUs (Xen's cpu_time; from 0 at each boot).");
+                for (size_t i = 0; i < n; i++)
+                        if (cpu_ns[i] != UINT64_MAX)
+                                metrics_double(m, (double) cpu_ns[i] / 1e9, "vm", vm_name(vms_get(vms, i)), NULL);
+        }
 
         vms_log_limits(vms, &max_bytes, &keep_free, &bytes);
         metrics_family(m, "xvmd_console_logs_bytes", METRICS_GAUGE, "What all console logs hold on disk.");
@@ -205,6 +218,9 @@ static const struct {
           "Broken ring indexes the console's guest wrote (the ring is then corrupt).", STAT(ring_errors) },
         { "xvmd_console_log_errors_total", METRICS_COUNTER,
           "Appends the console's log refused (the bytes stayed in the ring).", STAT(log_errors) },
+        { "xvmd_console_viewers_skipped_bytes_total", METRICS_COUNTER,
+          "Bytes websocket viewers were moved past (removed by the budget, or left behind by a stalled viewer).",
+          STAT(viewers_skipped) },
         { "xvmd_console_connected", METRICS_GAUGE, "Whether the agent serves the console's ring.", ROW(connected) },
         { "xvmd_console_corrupt", METRICS_GAUGE, "Whether the console's ring is corrupt and left alone.",
           ROW(corrupt) },

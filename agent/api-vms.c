@@ -1,4 +1,4 @@
-/* api-vms.c: the VMs' routes: GET and POST /v1/vms, GET and DELETE
+/* api-vms.c: the VMs' routes: GET and POST /v1/vms, GET, PUT and DELETE
  * /v1/vms/NAME, and the actions POST /v1/vms/NAME/ACTION (a table). */
 #include <string.h>
 
@@ -11,38 +11,105 @@ void api_vms_list(struct api_call *call) {
         api_response_json(call->resp, 200, vms_to_json(call->api->vms));
 }
 
-void api_vms_create(struct api_call *call) {
+/* Makes the VM of a spec and starts it if it says so: 201 (with `error`
+ * if it was made but did not start). */
+static void create(struct api_call *call, const struct vm_spec *spec) {
         struct error err = { 0 };
-        struct vm_spec spec;
         struct vm *vm;
-        json_t *body;
-        int r;
+        char etag[VM_ETAG_MAX];
 
-        body = api_body_json(call);
-        if (!body)
-                return;
-        r = vm_spec_from_request(body, &spec, &err);
-        json_decref(body);
-        if (r >= 0)
-                r = vms_create(call->api->vms, &spec, &vm, &err);
-        if (r < 0) {
+        if (vms_create(call->api->vms, spec, &vm, &err) < 0) {
                 api_response_fail(call->resp, &err);
                 return;
         }
-        if (spec.start && vm_start(vm, &err) < 0) {
+        if (spec->start && vm_start(vm, &err) < 0) {
                 /* The VM exists (stopped); say why it did not start. */
                 json_t *j = vm_to_json(vm);
 
                 json_object_set_new(j, "error", json_pack("{s:s,s:s}", "code", error_code_name(err.code), "message",
                                                           err.message));
                 api_response_json(call->resp, 201, j);
+                vm_etag(vm, etag);
+                api_response_header(call->resp, "ETag", "%s", etag);
                 return;
         }
-        api_response_json(call->resp, 201, vm_to_json(vm));
+        api_response_vm(call->resp, 201, vm);
+}
+
+void api_vms_create(struct api_call *call) {
+        struct error err = { 0 };
+        struct vm_spec spec;
+        json_t *body;
+
+        body = api_body_json(call);
+        if (!body)
+                return;
+        if (vm_spec_from_request(body, &spec, &err) < 0) {
+                json_decref(body);
+                api_response_fail(call->resp, &err);
+                return;
+        }
+        json_decref(body);
+        create(call, &spec);
+}
+
+void api_response_vm(struct api_response *resp, unsigned status, const struct vm *vm) {
+        char etag[VM_ETAG_MAX];
+
+        api_response_json(resp, status, vm_to_json(vm));
+        vm_etag(vm, etag);
+        api_response_header(resp, "ETag", "%s", etag);
 }
 
 void api_vm_get(struct api_call *call) {
-        api_response_json(call->resp, 200, vm_to_json(call->vm));
+        api_response_vm(call->resp, 200, call->vm);
+}
+
+/* PUT /v1/vms/NAME: makes the VM as POST /v1/vms does (201), or confirms
+ * it: the same spec again is 200 with the VM as it is (a retried request
+ * does no harm, and does not start it again), another spec is 409
+ * spec_conflict (a spec cannot change yet). The body's name, if given, is
+ * the path's. If-Match holds as on every route of a VM (on one that does
+ * not exist, only 412). */
+void api_vm_put(struct api_call *call) {
+        struct error err = { 0 };
+        struct vm_spec spec;
+        struct vm *vm;
+        json_t *body, *name;
+        int r;
+
+        body = api_body_json(call);
+        if (!body)
+                return;
+        name = json_object_get(body, "name");
+        if (!name)
+                json_object_set_new(body, "name", json_string(call->cap[0]));
+        else if (!json_is_string(name) || strcmp(json_string_value(name), call->cap[0]) != 0) {
+                json_decref(body);
+                api_response_error(call->resp, ERROR_INVALID_FIELD, "name",
+                                   "the body's name must be the path's (%s), or left out", call->cap[0]);
+                return;
+        }
+        r = vm_spec_from_request(body, &spec, &err);
+        json_decref(body);
+        if (r < 0) {
+                api_response_fail(call->resp, &err);
+                return;
+        }
+        vm = vms_find(call->api->vms, spec.name);
+        if (!api_check_if_match(call, vm))
+                return;
+        if (vm) {
+                if (!vm_spec_matches(vm, &spec)) {
+                        api_response_error(call->resp, ERROR_SPEC_CONFLICT, NULL,
+                                           "VM %s exists with another spec (GET it to see; delete it to make it "
+                                           "anew)", spec.name);
+                        return;
+                }
+                api_response_vm(call->resp, 200, vm);
+                return;
+        }
+        create(call, &spec);
 }
 
 void api_vm_delete(struct api_call *call) {
@@ -158,5 +225,5 @@ void api_vm_action(struct api_call *call) {
                 api_response_fail(call->resp, &err);
                 return;
         }
-        api_response_json(call->resp, act->status, vm_to_json(call->vm));
+        api_response_vm(call->resp, act->status, call->vm);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <systemd/sd-id128.h>
 
 #include "api-internal.h"
 
@@ -49,12 +50,14 @@ static const struct api_route routes[] = {
         { "GET", "/v1/vms", 0, api_vms_list, BODY_BUFFERED, API_NEEDS_VMS },
         { "POST", "/v1/vms", API_JSON_BODY_MAX, api_vms_create, BODY_BUFFERED, API_NEEDS_VMS },
         { "GET", "/v1/vms/{name}", 0, api_vm_get, BODY_BUFFERED, API_NEEDS_VM },
+        { "PUT", "/v1/vms/{name}", API_JSON_BODY_MAX, api_vm_put, BODY_BUFFERED, API_NEEDS_VMS },
         { "DELETE", "/v1/vms/{name}", 0, api_vm_delete, BODY_BUFFERED, API_NEEDS_VM },
         { "POST", "/v1/vms/{name}/{action}", API_JSON_BODY_MAX, api_vm_action, BODY_BUFFERED, API_NEEDS_VM },
         { "POST", "/v1/vms/{name}/consoles/{console}/input", API_INPUT_BODY_MAX, api_console_input, BODY_BUFFERED,
           API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/{name}/consoles/{console}/log", 0, api_console_log, BODY_BUFFERED, API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/{name}/consoles/{console}/boots", 0, api_console_boots, BODY_BUFFERED, API_NEEDS_CONSOLE },
+        { "GET", "/v1/vms/{name}/consoles/{console}/wait", 0, api_console_wait, BODY_BUFFERED, API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/{name}/consoles/{console}/ws", 0, api_console_ws, BODY_BUFFERED, API_NEEDS_VIEWERS },
 };
 
@@ -94,10 +97,20 @@ static bool path_match(const char *pattern, const char *path, char caps[API_CAPS
 int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, const char *web_dir,
             struct api **ret) {
         struct api *a = calloc(1, sizeof(*a));
+        sd_id128_t id, boot;
+        int r;
 
         if (!a)
                 return -ENOMEM;
         *a = (struct api) { .auth = auth, .xen = xen, .paths = *paths, .started_realtime = api_realtime() };
+        r = sd_id128_randomize(&id);
+        if (r < 0) {
+                free(a);
+                return r;
+        }
+        sd_id128_to_string(id, a->instance_id);
+        if (sd_id128_get_boot(&boot) >= 0)
+                sd_id128_to_string(boot, a->boot_id);
         a->web_dir = strdup(web_dir ? web_dir : API_WEB_DIR_DEFAULT);
         if (!a->web_dir || sessions_new(&a->sessions) < 0) {
                 api_free(a);
@@ -105,6 +118,14 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
         }
         *ret = a;
         return 0;
+}
+
+const char *api_instance_id(const struct api *a) {
+        return a->instance_id;
+}
+
+const char *api_boot_id(const struct api *a) {
+        return a->boot_id;
 }
 
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers) {
@@ -216,6 +237,49 @@ json_t *api_body_json(struct api_call *call) {
         return j;
 }
 
+/* Whether an If-Match value (RFC 9110 13.1.1: "*", or a list of entity
+ * tags) holds for etag, or for a VM that does not exist (etag NULL). Weak
+ * tags never match (the comparison is strong). */
+bool api_if_match(const char *value, const char *etag) {
+        while (*value) {
+                size_t n;
+
+                value += strspn(value, " \t,");
+                n = strcspn(value, ",");
+                while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+                        n--;
+                if (n == 1 && *value == '*')
+                        return etag != NULL;
+                if (etag && n == strlen(etag) && strncmp(value, etag, n) == 0)
+                        return true;
+                value += n;
+                value += strcspn(value, ",");
+        }
+        return false;
+}
+
+/* A request's If-Match on the VM it names (GET, PUT, DELETE and the
+ * actions of /v1/vms/NAME): 412 when it names another VM of that name or
+ * another generation of its spec. */
+bool api_check_if_match(struct api_call *call, const struct vm *vm) {
+        const char *want = api_header(call, "If-Match");
+        char etag[VM_ETAG_MAX];
+
+        if (!want)
+                return true;
+        if (vm)
+                vm_etag(vm, etag);
+        if (api_if_match(want, vm ? etag : NULL))
+                return true;
+        if (vm)
+                api_response_error(call->resp, ERROR_PRECONDITION_FAILED, "If-Match",
+                                   "VM %s is now %s, not what If-Match names", vm_name(vm), etag);
+        else
+                api_response_error(call->resp, ERROR_PRECONDITION_FAILED, "If-Match",
+                                   "there is no VM named %s, and If-Match names one", call->cap[0]);
+        return false;
+}
+
 /* The route's preconditions (enum api_needs), checked in this order; false
  * with the answer filled when one does not hold. */
 static bool preconditions_hold(struct api_call *call) {
@@ -241,7 +305,7 @@ static bool preconditions_hold(struct api_call *call) {
                 return false;
         }
         if (needs == API_NEEDS_VM)
-                return true;
+                return api_check_if_match(call, call->vm); /* the VM's own routes; its consoles' ignore it */
         if (vm_console_from_string(call->cap[1], &call->console) < 0 || !vm_console_hub(call->vm, call->console)) {
                 api_response_error(call->resp, ERROR_UNKNOWN_CONSOLE, "console", "VM %s has no console %.64s (pv%s)",
                                    call->cap[0], call->cap[1],
@@ -360,6 +424,9 @@ void api_response_done(struct api_response *resp) {
         if (resp->upgrade)
                 resp->upgrade->free(resp->upgrade);
         resp->upgrade = NULL;
+        if (resp->deferred)
+                resp->deferred->free(resp->deferred);
+        resp->deferred = NULL;
 }
 
 void api_response_json(struct api_response *resp, unsigned status, json_t *body) {

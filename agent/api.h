@@ -66,6 +66,21 @@ struct api_upgrade {
         void (*free)(struct api_upgrade *u);
 };
 
+struct api_response;
+
+/* An answer that comes later (a long poll: GET .../wait). The server holds
+ * the request (its connection suspended) until the deferred calls
+ * ready(ready_arg), then asks answer() for the answer and frees it. free()
+ * also ends one whose client went away first. A suspended connection is
+ * not watched: a client that goes away is seen when the answer is sent, so
+ * every deferred must end by itself (a timeout). */
+struct api_deferred {
+        void (*answer)(struct api_deferred *d, struct api_response *ret);
+        void (*free)(struct api_deferred *d);
+        void (*ready)(void *arg);       /* set by the HTTP server */
+        void *ready_arg;
+};
+
 struct api_response {
         unsigned status;
         json_t *body;       /* owned; NULL only if memory ran out, or for raw/empty answers */
@@ -75,6 +90,7 @@ struct api_response {
         bool empty;         /* no body at all (204) */
         struct api_stream *stream; /* owned: a streamed body of content_type */
         struct api_upgrade *upgrade; /* owned: with status 101 */
+        struct api_deferred *deferred; /* owned: the answer comes later (status unused) */
         struct {
                 const char *name;
                 char value[160];
@@ -91,6 +107,13 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
             struct api **ret);
 struct api *api_free(struct api *a);
 DEFINE_CLEANUP_FUNC(struct api, api_free);
+
+/* The agent's instance id (random at each start) and the host's boot id
+ * (Linux's; "" where there is none), 32 hex digits: every answer carries
+ * them (X-Xvmd-Instance-Id, X-Xvmd-Boot-Id), so that a client sees that
+ * the agent restarted or the host rebooted between two of its requests. */
+const char *api_instance_id(const struct api *a);
+const char *api_boot_id(const struct api *a);
 
 struct console_ws;
 /* The VMs the /v1/vms routes act on, and their consoles' websocket viewers

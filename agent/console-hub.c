@@ -29,6 +29,7 @@ struct console_hub {
         uint64_t news_last;             /* when they last heard (CLOCK_MONOTONIC µs) */
         uint64_t told_end;              /* the log's end they last heard of */
         bool burst;                     /* that news carried a burst */
+        uint64_t skipped;               /* bytes watchers were moved past */
 };
 
 static uint64_t now_usec(void) {
@@ -118,6 +119,14 @@ struct console_hub *console_hub_free(struct console_hub *h) {
         sd_event_unref(h->event);
         free(h);
         return NULL;
+}
+
+void console_hub_count_skipped(struct console_hub *h, uint64_t bytes) {
+        h->skipped += bytes;
+}
+
+uint64_t console_hub_skipped(const struct console_hub *h) {
+        return h->skipped;
 }
 
 struct console_log *console_hub_log(const struct console_hub *h) {

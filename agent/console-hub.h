@@ -55,6 +55,12 @@ int console_hub_watch(struct console_hub *h, struct console_watch *w);
 void console_hub_unwatch(struct console_watch *w);
 unsigned console_hub_watchers(const struct console_hub *h);
 
+/* Watchers (websocket viewers) count here the bytes they were moved past
+ * (removed by the budget, or left behind by a stalled viewer), so that the
+ * count outlives them: the metrics read it. */
+void console_hub_count_skipped(struct console_hub *h, uint64_t bytes);
+uint64_t console_hub_skipped(const struct console_hub *h);
+
 /* Something besides output changed (the VM's state): tell every watcher now. */
 void console_hub_notify(struct console_hub *h);
 /* Whether watchers are yet to hear of output (a news timer is pending). */

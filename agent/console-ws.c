@@ -101,7 +101,11 @@ static void send_error(struct viewer *v, const char *code, const char *message) 
 }
 
 static int send_skipped(struct viewer *v, uint64_t from, uint64_t to) {
-        return send_json(v, json_pack("{s:s,s:I,s:I}", "type", "skipped", "from", (json_int_t) from, "to", (json_int_t) to));
+        int r = send_json(v, json_pack("{s:s,s:I,s:I}", "type", "skipped", "from", (json_int_t) from, "to", (json_int_t) to));
+
+        if (r >= 0 && v->room && v->room->watch.hub && to > from)
+                console_hub_count_skipped(v->room->watch.hub, to - from);
+        return r;
 }
 
 /* ---- output ---- */

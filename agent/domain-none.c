@@ -63,6 +63,11 @@ int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t
         return -EOPNOTSUPP;
 }
 
+int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t n, uint64_t *ret_ns) {
+        (void) t; (void) domids; (void) n; (void) ret_ns;
+        return -EOPNOTSUPP;
+}
+
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus) {
         (void) t; (void) ret_free_mib; (void) ret_cpus;
         return -EOPNOTSUPP;

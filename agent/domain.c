@@ -727,6 +727,27 @@ int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t
         return 0;
 }
 
+int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t n, uint64_t *ret_ns) {
+        xc_domaininfo_t info[64];
+        uint32_t next = 1;
+
+        for (size_t j = 0; j < n; j++)
+                ret_ns[j] = UINT64_MAX;
+        for (;;) {
+                int got = xc_domain_getinfolist(t->xch, next, ELEMENTSOF(info), info);
+
+                if (got < 0)
+                        return negative_errno();
+                for (int i = 0; i < got; i++)
+                        for (size_t j = 0; j < n; j++)
+                                if (domids[j] == info[i].domain)
+                                        ret_ns[j] = info[i].cpu_time;
+                if (got < (int) ELEMENTSOF(info))
+                        return 0;
+                next = info[got - 1].domain + 1;
+        }
+}
+
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus) {
         xc_physinfo_t p = { 0 };
 

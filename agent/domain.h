@@ -127,5 +127,10 @@ int domain_get_rings(struct domain_toolstack *t, uint32_t domid, struct domain_b
 /* Lists domids other than dom0 (for finding domains after an agent restart). */
 int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t *ret_n);
 
+/* The CPU time each of domids[0..n) has used, in ns (Xen's cpu_time, all
+ * its vCPUs), UINT64_MAX for a domid Xen does not list: one sweep of
+ * xc_domain_getinfolist (a hypercall that returns at once), however many. */
+int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t n, uint64_t *ret_ns);
+
 /* Free memory of the hypervisor, in MiB, and its physical CPU count. */
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus);

@@ -47,6 +47,8 @@ enum error_code {
         ERROR_VM_NOT_PAUSED,
         ERROR_IMAGE_IN_USE,
         ERROR_CONSOLE_CORRUPT,          /* input to a console whose ring broke its rules */
+        ERROR_SPEC_CONFLICT,            /* PUT of a VM that exists with another spec */
+        ERROR_PRECONDITION_FAILED,      /* If-Match names another generation of the VM */
 
         /* The host cannot do it now. */
         ERROR_INSUFFICIENT_STORAGE,
@@ -56,6 +58,7 @@ enum error_code {
         ERROR_TOO_MANY_VIEWERS,
         ERROR_TOO_MANY_FOLLOWERS,
         ERROR_TIME_INDEX_UNAVAILABLE,   /* since/until of a log whose time index is not there */
+        ERROR_WAIT_TIMEOUT,             /* a wait's pattern did not appear in its time */
 
         /* A step of the toolstack failed. */
         ERROR_BUILD_FAILED,

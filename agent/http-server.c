@@ -36,6 +36,11 @@ struct http_request {
         struct api_upload *upload;      /* an upload route's body goes here */
         bool upload_failed;
         struct api_upgrade *upgrade;    /* a 101 not yet started */
+        struct api_deferred *deferred;  /* an answer to come (the connection is suspended till it is ready) */
+        bool deferred_ready;
+        bool suspended;
+        struct MHD_Connection *connection;
+        struct http_server *server;
 };
 
 static void http_server_kick(struct http_server *s);
@@ -74,6 +79,18 @@ static void on_upgrade(void *cls, struct MHD_Connection *c _unused_, void *req_c
         u->server = s;
         u->urh = urh;
         up->start(up, sock, extra_in, extra_in_size, upgraded_done, u);
+}
+
+/* A deferred answer is ready: its request is taken up again (on_request). */
+static void deferred_ready(void *arg) {
+        struct http_request *rq = arg;
+
+        rq->deferred_ready = true;
+        if (rq->suspended) {
+                rq->suspended = false;
+                MHD_resume_connection(rq->connection);
+                http_server_kick(rq->server);
+        }
 }
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
@@ -192,6 +209,9 @@ static enum MHD_Result send_response(struct http_server *server, struct MHD_Conn
                         MHD_add_response_header(response, resp->extra[i].name, resp->extra[i].value);
         if (resp->allow[0])
                 MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, resp->allow);
+        MHD_add_response_header(response, "X-Xvmd-Instance-Id", api_instance_id(server->api));
+        if (*api_boot_id(server->api))
+                MHD_add_response_header(response, "X-Xvmd-Boot-Id", api_boot_id(server->api));
         if (resp->challenge)
                 MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"xvmd\"");
 
@@ -271,6 +291,19 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 return MHD_YES;
         }
 
+        if (rq->deferred) {
+                /* Resumed: the deferred answer is ready (or MHD called early). */
+                if (!rq->deferred_ready) {
+                        rq->suspended = true;
+                        MHD_suspend_connection(c);
+                        return MHD_YES;
+                }
+                rq->deferred->answer(rq->deferred, &resp);
+                rq->deferred->free(rq->deferred);
+                rq->deferred = NULL;
+                return send_response(s, c, method, url, &resp, rq);
+        }
+
         if (!rq->route) {
                 /* Answered already; let MHD drop the rest of the body. */
                 *upload_size = 0;
@@ -331,6 +364,19 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 api_dispatch(s->api, rq->route, &req, &resp);
         }
         rq->route = NULL;
+        if (resp.deferred) {
+                /* The answer comes later: hold the request till it is ready. */
+                rq->deferred = resp.deferred;
+                resp.deferred = NULL;
+                api_response_done(&resp);
+                rq->connection = c;
+                rq->server = s;
+                rq->deferred->ready = deferred_ready;
+                rq->deferred->ready_arg = rq;
+                rq->suspended = true;
+                MHD_suspend_connection(c);
+                return MHD_YES;
+        }
         return send_response(s, c, method, url, &resp, rq);
 }
 
@@ -343,6 +389,8 @@ static void on_request_completed(void *userdata _unused_, struct MHD_Connection 
         api_upload_free(rq->upload);
         if (rq->upgrade)
                 rq->upgrade->free(rq->upgrade);
+        if (rq->deferred)
+                rq->deferred->free(rq->deferred);
         free(rq->body);
         free(rq);
         *con_cls = NULL;

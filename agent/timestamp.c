@@ -9,7 +9,7 @@
 #define NS 1000000000LL
 
 static bool leap(long y) {
-        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return y % 4 == 0 && (y % 100 != 0 || (y / 100) % 4 == 0); /* a century only every fourth */
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian; y >= 1970). */

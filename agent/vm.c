@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console-hub.h"
@@ -29,6 +30,7 @@
 #include "console.h"
 #include "fileio.h"
 #include "log.h"
+#include "timestamp.h"
 #include "vm.h"
 
 static_assert(VM_LOG_MAX_BYTES_MIN >= CONSOLE_LOG_BUDGET_MIN, "every spec's budget is one the log takes");
@@ -52,9 +54,10 @@ int vm_console_from_string(const char *s, enum vm_console *ret) {
 }
 
 int vm_save(struct vm *vm) {
-        json_t *j = json_pack("{s:I,s:I,s:s,s:s}", "boot_count", (json_int_t) vm->boot_count, "domid",
+        json_t *j = json_pack("{s:I,s:I,s:s,s:s,s:I,s:I}", "boot_count", (json_int_t) vm->boot_count, "domid",
                               (json_int_t) vm->domid, "state", vm_state_to_string(vm->state), "exit_reason",
-                              vm_exit_to_string(vm->exit_reason));
+                              vm_exit_to_string(vm->exit_reason), "exit_time_ns", (json_int_t) vm->exit_time_ns,
+                              "exit_boot", (json_int_t) vm->exit_boot);
         int r;
 
         if (!j)
@@ -405,12 +408,25 @@ int vm_start(struct vm *vm, struct error *err) {
         return vm_transition(vm, VM_EVENT_STARTED, err);
 }
 
+/* How the boot ended, counted (metrics) and kept (run.json, the API). */
+static void vm_set_exit(struct vm *vm, enum vm_exit x) {
+        struct timespec ts;
+
+        vm->exit_reason = x;
+        if (x <= VM_EXIT_NONE || x >= _VM_EXIT_MAX)
+                return;
+        vm->exits[x]++;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        vm->exit_time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        vm->exit_boot = vm->boot_count;
+}
+
 static int on_shutdown_timeout(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct vm *vm = userdata;
 
         /* The guest did not power off in time: pull the plug. */
         vm_teardown(vm);
-        vm->exit_reason = VM_EXIT_DESTROY;
+        vm_set_exit(vm, VM_EXIT_DESTROY);
         (void) vm_transition(vm, VM_EVENT_DESTROYED, NULL);
         return 0;
 }
@@ -481,7 +497,7 @@ int vm_destroy(struct vm *vm, struct error *err) {
         if (r < 0)
                 return r;
         vm_teardown(vm);
-        vm->exit_reason = VM_EXIT_DESTROY;
+        vm_set_exit(vm, VM_EXIT_DESTROY);
         return vm_transition(vm, VM_EVENT_DESTROYED, err);
 }
 
@@ -574,7 +590,7 @@ void vm_domain_changed(struct vm *vm) {
                 x = VM_EXIT_REBOOT_LOOP;
         }
         vm_teardown(vm);
-        vm->exit_reason = x;
+        vm_set_exit(vm, x);
         (void) vm_transition(vm, (enum vm_event) e, NULL);
         if (e == VM_EVENT_REBOOTED)
                 vm_schedule_restart(vm);
@@ -660,6 +676,9 @@ void vm_recover(struct vm *vm, json_t *run) {
          * crash stays a crash). */
         vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
         vm->exit_reason = vm_exit_from_string(json_string_value(json_object_get(run, "exit_reason")));
+        vm->exit_time_ns = json_integer_value(json_object_get(run, "exit_time_ns"));
+        vm->exit_boot = json_object_get(run, "exit_boot") ? (unsigned) json_integer_value(json_object_get(run, "exit_boot"))
+                                                         : vm->boot_count; /* saved by an older agent */
         vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;
         domid = json_integer_value(json_object_get(run, "domid"));
         e = vm_take_back(vm, domid, false, &ended);
@@ -673,7 +692,7 @@ void vm_recover(struct vm *vm, json_t *run) {
         if (ran && !(vm->owner->ts && domid > 0 && domid < 0x7ff0 &&
                      domain_get_state(vm->owner->ts, (uint32_t) domid, &st) >= 0 && st.state != DOMAIN_GONE &&
                      memcmp(st.uuid, vm->spec.uuid, sizeof(st.uuid)) == 0)) {
-                vm->exit_reason = vm->owner->host_booted ? VM_EXIT_HOST_REBOOT : VM_EXIT_VANISHED;
+                vm_set_exit(vm, vm->owner->host_booted ? VM_EXIT_HOST_REBOOT : VM_EXIT_VANISHED);
                 log_notice("VM %s ran when the agent stopped, and its domain is gone (%s): now stopped.",
                            vm->spec.name, vm->owner->host_booted ? "the host rebooted" : "destroyed by other hands");
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
@@ -686,6 +705,19 @@ void vm_recover(struct vm *vm, json_t *run) {
         r = vm_save(vm);
         if (r < 0)
                 log_warning_errno(r, "VM %s: saving its state failed, ignoring", vm->spec.name);
+}
+
+/* How the last boot ended, when and which boot it was; null before any
+ * ended; a time of null where it is unknown (an agent older than the
+ * record). */
+static json_t *last_exit_json(const struct vm *vm) {
+        char when[TIMESTAMP_MAX];
+
+        if (vm->exit_reason == VM_EXIT_NONE)
+                return json_null();
+        timestamp_format(vm->exit_time_ns, when);
+        return json_pack("{s:s,s:o,s:I}", "reason", vm_exit_to_string(vm->exit_reason), "time",
+                         vm->exit_time_ns > 0 ? json_string(when) : json_null(), "boot", (json_int_t) vm->exit_boot);
 }
 
 json_t *vm_to_json(const struct vm *vm) {
@@ -708,11 +740,12 @@ json_t *vm_to_json(const struct vm *vm) {
                         json_object_set_new(o, "problem", json_string(corrupt));
                 json_object_set_new(consoles, console_names[c], o);
         }
-        return json_pack("{s:s,s:s,s:o,s:I,s:o,s:o,s:o}", "name", vm->spec.name, "state",
+        return json_pack("{s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o}", "name", vm->spec.name, "state",
                          vm_state_to_string(vm->state), "domid", vm->domid ? json_integer(vm->domid) : json_null(),
-                         "boot_count", (json_int_t) vm->boot_count, "exit_reason",
+                         "boot_count", (json_int_t) vm->boot_count, "generation", (json_int_t) vm->generation,
+                         "exit_reason",
                          vm->exit_reason == VM_EXIT_NONE ? json_null() : json_string(vm_exit_to_string(vm->exit_reason)),
-                         "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
+                         "last_exit", last_exit_json(vm), "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
 }
 
 const char *vm_name(const struct vm *vm) {
@@ -737,6 +770,32 @@ const struct vm_spec *vm_get_spec(const struct vm *vm) {
 
 enum vm_exit vm_exit_reason(const struct vm *vm) {
         return vm->exit_reason;
+}
+
+void vm_etag(const struct vm *vm, char buf[static VM_ETAG_MAX]) {
+        const uint8_t *u = vm->spec.uuid;
+
+        snprintf(buf, VM_ETAG_MAX, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x-%llu\"",
+                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+                 u[15], (unsigned long long) vm->generation);
+}
+
+bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec) {
+        struct vm_spec s = *spec;
+        json_t *a, *b;
+        bool same;
+
+        memcpy(s.uuid, vm->spec.uuid, sizeof(s.uuid));
+        a = vm_spec_to_json(&s);
+        b = vm_spec_to_json(&vm->spec);
+        same = a && b && json_equal(a, b);
+        json_decref(a);
+        json_decref(b);
+        return same;
+}
+
+uint64_t vm_exits(const struct vm *vm, enum vm_exit x) {
+        return x > VM_EXIT_NONE && x < _VM_EXIT_MAX ? vm->exits[x] : 0;
 }
 
 struct console_hub *vm_console_hub(struct vm *vm, enum vm_console c) {
@@ -793,6 +852,7 @@ int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_conso
                 .log_bytes = console_log_bytes(l),
                 .log_max_bytes = console_log_budget(l),
                 .log_removed = console_log_removed(l),
+                .viewers_skipped = vm->hubs[c] ? console_hub_skipped(vm->hubs[c]) : 0,
         };
         return 0;
 }

@@ -20,7 +20,11 @@ struct vm {
         enum vm_state state;            /* changed by vm_transition() only */
         uint32_t domid;                 /* 0: no domain */
         unsigned boot_count;
+        uint64_t generation;            /* of its spec: 1, and one more at each change (spec.json has it) */
         enum vm_exit exit_reason;       /* how the last boot ended */
+        uint64_t exits[_VM_EXIT_MAX];   /* boots that ended each way since the agent started */
+        int64_t exit_time_ns;           /* when the last boot ended (CLOCK_REALTIME), 0: unknown */
+        unsigned exit_boot;             /* which boot it was (boot_count then) */
         bool stopping;                  /* a shutdown was asked for */
         sd_event_source *shutdown_timer;
         sd_event_source *restart;       /* the start after a guest's reboot, a turn of the loop later */

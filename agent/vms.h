@@ -38,6 +38,8 @@ enum vm_console {
 #define VMS_MAX 64
 
 int vms_new(sd_event *event, const char *state_dir, struct vms **ret);
+/* The event loop the VMs run on (the front end's timers go on it too). */
+sd_event *vms_event(const struct vms *v);
 struct vms *vms_free(struct vms *v);
 DEFINE_CLEANUP_FUNC(struct vms, vms_free);
 
@@ -79,11 +81,24 @@ const char *vm_state_name(const struct vm *vm); /* vm_state_to_string(vm_state(v
 unsigned vm_boot_count(const struct vm *vm);
 const struct vm_spec *vm_get_spec(const struct vm *vm);
 enum vm_exit vm_exit_reason(const struct vm *vm); /* how its last boot ended */
+uint64_t vm_exits(const struct vm *vm, enum vm_exit x);
+/* The VM's entity tag, "UUID-GENERATION" in double quotes (RFC 9110): it
+ * names this VM (a VM made again under the same name has another uuid) at
+ * this generation of its spec. buf holds VM_ETAG_MAX. */
+#define VM_ETAG_MAX 64
+void vm_etag(const struct vm *vm, char buf[static VM_ETAG_MAX]);
+/* Whether spec (a request's: no uuid) is the VM's own spec. */
+bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec); /* boots that ended so since the agent started */
 
 /* The VMs in the order they were made or loaded: vms_get() for i below
  * vms_count(). */
 size_t vms_count(const struct vms *v);
 struct vm *vms_get(const struct vms *v, size_t i);
+
+/* The CPU time of each VM's domain in ns, in vms_get() order (n of them,
+ * at most vms_count()), UINT64_MAX for a VM without a domain: one
+ * hypercall for all, for the metrics. -EOPNOTSUPP without Xen. */
+int vms_cpu_times(const struct vms *v, uint64_t *ret_ns, size_t n);
 
 /* "pv", "vuart", and back (-EINVAL for another name). */
 const char *vm_console_to_string(enum vm_console c);
@@ -112,6 +127,7 @@ struct vm_console_stats {
         uint64_t log_bytes;     /* held on disk */
         uint64_t log_max_bytes; /* its budget */
         uint64_t log_removed;   /* removed by the budget */
+        uint64_t viewers_skipped; /* bytes viewers were told they skipped */
 };
 /* -ENOENT if the VM has no such console. */
 int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret);

@@ -5,6 +5,7 @@ check cannot pass vacuously. No board needed."""
 import copy
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -12,9 +13,14 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "board"))
 import contract as contract_mod  # noqa: E402
 
+# What every answer carries (x-every-answer-headers); Checked adds them to
+# each answer below that does not name them.
+IDS = {"X-Xvmd-Instance-Id": "0123456789abcdef0123456789abcdef", "X-Xvmd-Boot-Id": "fedcba9876543210fedcba9876543210"}
+ETAG = '"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9-1"'
 JSON = {"Content-Type": "application/json"}
 VM = {
-    "name": "g1", "state": "running", "domid": 3, "boot_count": 1, "exit_reason": "reboot",
+    "name": "g1", "state": "running", "domid": 3, "boot_count": 1, "generation": 1, "exit_reason": "reboot",
+    "last_exit": {"reason": "reboot", "time": "2026-12-01T09:50:17.123Z", "boot": 1},
     "spec": {"name": "g1", "uuid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "vcpus": 1, "memory_mib": 128,
              "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": [],
              "log_max_bytes": 16777216, "autostart": False},
@@ -26,9 +32,20 @@ VM = {
 ERROR = {"error": {"code": "vm_not_found", "message": "there is no VM named x", "field": "name"}}
 
 
+class Checked(contract_mod.Contract):
+    def check_response(self, method, path, status, headers, body, complete=True):
+        pairs = list(headers.items() if hasattr(headers, "items") else headers)
+        names = {k.lower() for k, _ in pairs}
+        pairs += [(k, v) for k, v in IDS.items() if k.lower() not in names]
+        # A VM's own answers carry its ETag.
+        if re.fullmatch(r"/v1/vms/[^/]+(/[a-z]+)?", path) and 200 <= status <= 202 and "etag" not in names:
+            pairs.append(("ETag", ETAG))
+        return super().check_response(method, path, status, pairs, body, complete)
+
+
 @pytest.fixture(scope="module")
 def c():
-    return contract_mod.Contract()
+    return Checked()
 
 
 def body(obj):
@@ -81,6 +98,10 @@ def test_good_answers_pass(c):
     ("GET", "/v1/nope", 401, JSON, {"error": {"code": "unauthorized", "message": "x"}},
      "required header WWW-Authenticate missing"),
     ("POST", "/healthz", 405, JSON, {"error": {"code": "method_not_allowed", "message": "x"}}, "without Allow"),
+    ("GET", "/healthz", 200, {**JSON, "X-Xvmd-Instance-Id": "not-hex"}, {"status": "ok"}, "does not match"),
+    ("GET", "/v1/vms/g1", 200, {**JSON, "ETag": "W/\"weak\""}, VM, "does not match"),
+    ("GET", "/v1/vms", 200, {**JSON, "ETag": ETAG}, {"vms": []}, "is not documented"),
+    ("GET", "/v1/vms/g1", 200, JSON, {**VM, "last_exit": {"reason": "reboot", "time": None}}, "'boot' is a required"),
 ])
 def test_mismatches_fail(c, method, path, status, headers, payload, why):
     raw = payload if isinstance(payload, bytes) else body(payload)
@@ -99,11 +120,14 @@ def test_a_wrong_document_fails_a_good_answer(c):
     wrong = copy.deepcopy(c.spec)
     wrong["components"]["schemas"]["Vm"]["properties"]["boot_count"] = {"type": "string"}
     with pytest.raises(contract_mod.ContractError, match="boot_count"):
-        contract_mod.Contract(wrong).check_response("GET", "/v1/vms/g1", 200, JSON, body(VM))
+        Checked(wrong).check_response("GET", "/v1/vms/g1", 200, JSON, body(VM))
     wrong = copy.deepcopy(c.spec)
     del wrong["paths"]["/v1/vms/{name}"]["delete"]["responses"]["204"]
     with pytest.raises(contract_mod.ContractError, match="status not documented"):
-        contract_mod.Contract(wrong).check_response("DELETE", "/v1/vms/g1", 204, {}, b"")
+        Checked(wrong).check_response("DELETE", "/v1/vms/g1", 204, {}, b"")
+    # Without the instance id that every answer carries.
+    with pytest.raises(contract_mod.ContractError, match="every answer carries"):
+        contract_mod.Contract().check_response("GET", "/healthz", 200, JSON, body({"status": "ok"}))
 
 
 def test_raw_answers(c):

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api-internal.h"
 #include "auth.h"
 #include "xen.h"
 
@@ -364,6 +365,24 @@ static void test_dispatch(void **state) {
         api_response_done(&resp);
 }
 
+static void test_if_match(void **state) {
+        const char *tag = "\"0f1e-1\"";
+
+        (void) state;
+        assert_true(api_if_match("*", tag));
+        assert_false(api_if_match("*", NULL));            /* no VM: even * fails */
+        assert_false(api_if_match(tag, NULL));
+        assert_true(api_if_match(tag, tag));
+        assert_true(api_if_match("\"other\", \"0f1e-1\"", tag));
+        assert_true(api_if_match(" \"0f1e-1\" ,\"x\"", tag));
+        assert_false(api_if_match("\"0f1e-2\"", tag));   /* another generation */
+        assert_false(api_if_match("\"0f1e-1\"x", tag));
+        assert_false(api_if_match("W/\"0f1e-1\"", tag)); /* weak: never, the comparison is strong */
+        assert_false(api_if_match("0f1e-1", tag));        /* unquoted */
+        assert_false(api_if_match("", tag));
+        assert_false(api_if_match(",,", tag));
+}
+
 static void test_host_without_xen(void **state) {
         struct fixture *f = *state;
         struct api_response resp;
@@ -399,6 +418,7 @@ int main(void) {
                 cmocka_unit_test(test_error_body),
                 cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_host_without_xen, setup, teardown),
+                cmocka_unit_test(test_if_match),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,7 +35,7 @@ SPEC = os.path.join(ROOT, "api", "openapi.yaml")
 # Content-Length, Connection, Transfer-Encoding, ...) are libmicrohttpd's.
 AGENT_HEADERS = {"set-cookie", "cache-control", "content-security-policy", "x-frame-options",
                  "x-content-type-options", "x-xvmd-log-start", "x-xvmd-log-end", "x-xvmd-log-skipped",
-                 "www-authenticate",
+                 "www-authenticate", "x-xvmd-instance-id", "x-xvmd-boot-id", "etag",
                  "upgrade", "sec-websocket-accept", "sec-websocket-version", "allow"}
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -128,6 +128,16 @@ class Contract:
                     continue
                 for value in values:
                     self.validate(value, h.get("schema", {}), f"{where}: header {name}")
+        # The headers of every answer (the document's x-every-answer-headers).
+        for name, h in self.spec.get("x-every-answer-headers", {}).items():
+            values = hdrs.get(name.lower())
+            if not values:
+                if h.get("required"):
+                    raise ContractError(f"{where}: header {name}, which every answer carries, missing")
+                continue
+            for value in values:
+                self.validate(value, h.get("schema", {}), f"{where}: header {name}")
+            documented.add(name.lower())
         for name in hdrs:
             if name in AGENT_HEADERS and name not in documented:
                 raise ContractError(f"{where}: header {name} is not documented for this answer")

@@ -4,6 +4,7 @@ crash or reboot while the agent is down are handled when it comes back as if
 it had been up; a running domain of one of its VMs that run.json does not
 name is adopted; an
 autostart VM starts when the agent first starts after a host boot."""
+import datetime
 import time
 
 import tiny
@@ -76,7 +77,8 @@ def test_deaths_while_the_agent_is_down_are_handled_when_it_returns(board):
     with tiny.vm(board, "off", "poweroff", delay=delay) as off, \
             tiny.vm(board, "crash", "crash", delay=delay) as crash, \
             tiny.vm(board, "reboot", "reboot", delay=delay) as reboot:
-        status, _, before = board.api("GET", f"/vms/{reboot}")
+        status, ids, before = board.api("GET", f"/vms/{reboot}")
+        t_stop = time.time()
         r = board.dom0("systemctl", "stop", "xvmd")
         assert r.returncode == 0, r.stderr
         try:
@@ -89,8 +91,16 @@ def test_deaths_while_the_agent_is_down_are_handled_when_it_returns(board):
         wait_agent(board)
         body = board.api("GET", f"/vms/{off}")[2]
         assert body["state"] == "stopped" and body["exit_reason"] == "poweroff", body
-        body = board.api("GET", f"/vms/{crash}")[2]
+        _, ids_after, body = board.api("GET", f"/vms/{crash}")
         assert body["state"] == "crashed" and body["exit_reason"] == "crash", body
+        # A new agent on the same host: the answers say so.
+        assert ids_after["X-Xvmd-Instance-Id"] != ids["X-Xvmd-Instance-Id"]
+        assert ids_after["X-Xvmd-Boot-Id"] == ids["X-Xvmd-Boot-Id"]
+        # Its last exit, seen when the agent returned: the first boot, a crash.
+        last = body["last_exit"]
+        assert (last["reason"], last["boot"]) == ("crash", 1), last
+        when = datetime.datetime.fromisoformat(last["time"].replace("Z", "+00:00")).timestamp()
+        assert t_stop - 30 <= when <= time.time() + 30, (last, t_stop)  # dom0's clock is the host's, roughly
         body = board.wait_vm(reboot, lambda v: v["state"] == "running" and v["boot_count"] == before["boot_count"] + 1)
         assert body["exit_reason"] == "reboot"
         # Their last words were read before their domains went.

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+import tiny
 from conftest import board_cmd
 
 EXPECTED = {
@@ -40,6 +41,42 @@ def test_host_reports_the_running_hypervisor(board):
     mem = body["memory_mib"]
     # 4 GiB board, dom0 has 768 MiB of it.
     assert 2048 < mem["total"] <= 4096 and 0 < mem["free"] < mem["total"], mem
+
+
+def test_host_capacity_counts_what_vms_take(board):
+    def capacity():
+        status, _, body = board.api("GET", "/host")
+        assert status == 200, body
+        return body["capacity"], body
+
+    before, host = capacity()
+    assert before["vms_max"] == 64 and before["memory_mib_free"] == host["memory_mib"]["free"]
+    with tiny.vm(board, "cap", "idle", vcpus=2) as vm:
+        during, host = capacity()
+        assert during["vms"] == before["vms"] + 1
+        assert during["vms_with_domain"] == before["vms_with_domain"] + 1
+        assert during["vcpus_used"] == before["vcpus_used"] + 2
+        assert during["vcpus_free"] == max(0, host["cpus"] - during["vcpus_used"])
+        # Xen gave the guest its 32 MiB (and a little for the domain itself).
+        assert 32 <= before["memory_mib_free"] - during["memory_mib_free"] <= 40, (before, during)
+        status, _, _ = board.api("POST", f"/vms/{vm}/destroy")
+        assert status == 200
+        stopped, _ = capacity()
+        assert stopped["vms"] == during["vms"] and stopped["vms_with_domain"] == before["vms_with_domain"]
+        assert stopped["vcpus_used"] == before["vcpus_used"]
+
+
+def test_every_answer_says_which_agent_and_host_boot(board):
+    r = board.dom0("cat", "/proc/sys/kernel/random/boot_id")
+    boot = r.stdout.strip().replace("-", "")
+    seen = set()
+    for method, path in (("GET", "/healthz"), ("GET", "/v1/vms"), ("GET", "/v1/nope"), ("DELETE", "/healthz")):
+        _, headers, _ = board.request(method, path)
+        assert headers["X-Xvmd-Boot-Id"] == boot
+        seen.add(headers["X-Xvmd-Instance-Id"])
+    _, headers, _ = board.request("GET", "/v1/vms", token=None)
+    seen.add(headers["X-Xvmd-Instance-Id"])
+    assert len(seen) == 1, seen
 
 
 def test_host_matches_what_dom0_sees(board):

@@ -8,6 +8,7 @@ import json
 import websocket
 
 import flood
+import metrics
 from contract import contract
 
 SIZE = 64 * 1024 * 1024
@@ -68,6 +69,11 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
             assert (skipped["from"], skipped["to"]) == (0, c["log_start"])
         finally:
             ws.close()
+        # The metrics count the same: what the budget removed, what the viewer skipped.
+        s = metrics.scrape(board)
+        assert s.get("xvmd_console_log_removed_bytes_total", vm=vm, console="pv") == c["log_removed"]
+        assert s.get("xvmd_console_log_bytes", vm=vm, console="pv") == c["log_bytes"]
+        assert s.get("xvmd_console_viewers_skipped_bytes_total", vm=vm, console="pv") == c["log_start"]
 
         # The disk holds what the agent says, within the budget, in whole
         # segments of a quarter of it.

@@ -76,7 +76,7 @@ def test_state_outlives_down_and_up(board):
         assert status == 201 and body["sha256"] == digest, body
 
         quiet_logs(board, name)
-        status, _, before = board.api("GET", f"/vms/{name}")
+        status, ids, before = board.api("GET", f"/vms/{name}")
         assert status == 200 and before["state"] == "running", before
         logs = {c: board.whole_log(name, c, before["consoles"][c]["log_start"]) for c in ("pv", "vuart")}
         assert marker.encode() in logs["pv"]
@@ -112,6 +112,13 @@ def test_state_outlives_down_and_up(board):
         # The autostart VM runs again, in a new boot.
         body = board.wait_vm(auto, lambda v: v["state"] == "running", timeout=60)
         assert body["boot_count"] == 2 and body["exit_reason"] == "host_reboot", body
+        assert (body["last_exit"]["reason"], body["last_exit"]["boot"]) == ("host_reboot", 1), body
+        # Answers say the host booted again, and carry its new boot id.
+        _, ids_after, _ = board.api("GET", "/host")
+        r = board.dom0("cat", "/proc/sys/kernel/random/boot_id")
+        assert ids_after["X-Xvmd-Boot-Id"] == r.stdout.strip().replace("-", "")
+        assert ids_after["X-Xvmd-Boot-Id"] != ids["X-Xvmd-Boot-Id"]
+        assert ids_after["X-Xvmd-Instance-Id"] != ids["X-Xvmd-Instance-Id"]
         for c in ("pv", "vuart"):
             assert after["consoles"][c]["log_start"] == before["consoles"][c]["log_start"]
             assert after["consoles"][c]["log_end"] == before["consoles"][c]["log_end"], (c, before, after)
