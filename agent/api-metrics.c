@@ -2,8 +2,9 @@
  * format (metrics.h writes it), and the HTTP counts every answer adds to
  * (api_observe()). A scrape runs on the event loop, so it reads only what
  * the agent holds in memory, plus Xen's physinfo and version and one sweep
- * of domain infos for the VMs' CPU time (hypercalls that return at once;
- * no xenstore, no hypfs, no firmware tables, no file). */
+ * of domain infos for the VMs' CPU time (hypercalls that return at once),
+ * and dom0's disk backends' counts in sysfs (files the kernel fills at
+ * once); no xenstore, no hypfs, no firmware tables, no file on disk. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -180,6 +181,45 @@ static void write_vms(struct metrics *m, const struct vms *vms) {
         metrics_u64(m, max_bytes, NULL);
 }
 
+/* Each disk of each VM with a domain, as dom0's backend counted it. */
+static void write_disks(struct metrics *m, const struct vms *vms) {
+        static const struct {
+                const char *name, *help;
+                size_t offset;
+        } families[] = {
+                { "xvmd_vm_disk_read_bytes_total", "Bytes the guest read from the disk, this boot (xen-blkback).",
+                  offsetof(struct vm_disk_stats, read_bytes) },
+                { "xvmd_vm_disk_written_bytes_total", "Bytes the guest wrote to the disk, this boot (xen-blkback).",
+                  offsetof(struct vm_disk_stats, write_bytes) },
+                { "xvmd_vm_disk_reads_total", "Read requests of the guest to the disk, this boot (xen-blkback).",
+                  offsetof(struct vm_disk_stats, read_ops) },
+                { "xvmd_vm_disk_writes_total", "Write requests of the guest to the disk, this boot (xen-blkback).",
+                  offsetof(struct vm_disk_stats, write_ops) },
+        };
+        size_t n = vms_count(vms);
+
+        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
+                metrics_family(m, families[f].name, METRICS_COUNTER, families[f].help);
+                for (size_t i = 0; i < n; i++) {
+                        const struct vm *vm = vms_get(vms, i);
+                        const struct vm_spec *spec = vm_get_spec(vm);
+
+                        for (unsigned d = 0; d < spec->n_disks; d++) {
+                                struct vm_disk_stats st;
+                                char disk[8];
+                                uint64_t v;
+
+                                if (vm_disk_get_stats(vm, d, &st) < 0)
+                                        continue;
+                                snprintf(disk, sizeof(disk), "xvd%c", (char) ('a' + d));
+                                memcpy(&v, (const char *) &st + families[f].offset, sizeof(v));
+                                metrics_u64(m, v, "vm", vm_name(vm), "disk", disk, "image", spec->disks[d].image,
+                                            NULL);
+                        }
+                }
+        }
+}
+
 /* One console as a scrape sees it. */
 struct console_row {
         const struct vm *vm;
@@ -307,6 +347,7 @@ int api_metrics_write(struct api *a, char **ret, size_t *ret_size) {
         write_host(&m, a);
         if (a->vms) {
                 write_vms(&m, a->vms);
+                write_disks(&m, a->vms);
                 write_consoles(&m, a);
         }
         write_http(&m, &a->http);

@@ -68,6 +68,11 @@ int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t 
         return -EOPNOTSUPP;
 }
 
+int domain_disk_stats(uint32_t domid, unsigned index, struct domain_disk_stats *ret) {
+        (void) domid; (void) index; (void) ret;
+        return -EOPNOTSUPP;
+}
+
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus) {
         (void) t; (void) ret_free_mib; (void) ret_cpus;
         return -EOPNOTSUPP;

@@ -132,5 +132,13 @@ int domain_list(struct domain_toolstack *t, uint32_t *domids, size_t max, size_t
  * xc_domain_getinfolist (a hypercall that returns at once), however many. */
 int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t n, uint64_t *ret_ns);
 
+/* What dom0's xen-blkback counted for disk index (xvda + index) of domid
+ * since the disk was connected (sysfs .../vbd-D-DEVID/statistics: files the
+ * kernel fills at once). -ENOENT while it has no backend device. */
+struct domain_disk_stats {
+        uint64_t read_bytes, write_bytes, read_ops, write_ops;
+};
+int domain_disk_stats(uint32_t domid, unsigned index, struct domain_disk_stats *ret);
+
 /* Free memory of the hypervisor, in MiB, and its physical CPU count. */
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus);

@@ -828,6 +828,20 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
         return r;
 }
 
+int vm_disk_get_stats(const struct vm *vm, unsigned i, struct vm_disk_stats *ret) {
+        struct domain_disk_stats st;
+        int r;
+
+        if (vm->domid == 0 || i >= vm->spec.n_disks)
+                return -ENOENT;
+        r = domain_disk_stats(vm->domid, i, &st);
+        if (r < 0)
+                return r;
+        *ret = (struct vm_disk_stats) { .read_bytes = st.read_bytes, .write_bytes = st.write_bytes,
+                                        .read_ops = st.read_ops, .write_ops = st.write_ops };
+        return 0;
+}
+
 int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret) {
         const struct console_backend_stats *done;
         struct console_backend_stats now = { 0 };

@@ -129,6 +129,14 @@ struct vm_console_stats {
         uint64_t log_removed;   /* removed by the budget */
         uint64_t viewers_skipped; /* bytes viewers were told they skipped */
 };
+/* What dom0's disk backend counted for the VM's disk i (in spec order)
+ * since its guest connected it, this boot: -ENOENT without a domain or a
+ * connected disk. Files the kernel fills (sysfs), no Xen call. */
+struct vm_disk_stats {
+        uint64_t read_bytes, write_bytes, read_ops, write_ops;
+};
+int vm_disk_get_stats(const struct vm *vm, unsigned i, struct vm_disk_stats *ret);
+
 /* -ENOENT if the VM has no such console. */
 int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret);
 

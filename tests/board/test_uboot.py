@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+import metrics
+
 IMAGE = "linux-disk"
 IMAGE_PATH = "/var/lib/xvmd/images/" + IMAGE
 XVDA = 51712   # (202 << 8) | (0 << 4): the first disk
@@ -128,6 +130,17 @@ def test_disk_backend_and_loop_device_in_dom0(board, uvm):
     # xen-blkback took the device: it published the disk's size.
     sizes = {i["name"]: i["size"] for i in board.api("GET", "/images")[2]["images"]}
     assert int(xs_read(board, f"{be}/sectors")) * 512 == sizes[IMAGE]
+    # What it counted for the disk, as the metrics show it: U-Boot and Linux
+    # read the kernel, the initramfs and more from it.
+    s = metrics.scrape(board)
+    labels = {"vm": uvm, "disk": "xvda", "image": IMAGE}
+    stats = f"/sys/bus/xen-backend/devices/vbd-{domid}-{XVDA}/statistics"
+    r = dom0(board, "cat", f"{stats}/rd_sect", f"{stats}/rd_req")
+    rd_sect, rd_req = map(int, r.stdout.split())
+    read = s.get("xvmd_vm_disk_read_bytes_total", **labels)
+    assert read > 4 * 1024 * 1024, read
+    assert read <= rd_sect * 512 and s.get("xvmd_vm_disk_reads_total", **labels) <= rd_req
+    assert s.get("xvmd_vm_disk_written_bytes_total", **labels) >= 0
 
 
 def test_input_is_echoed_by_the_linux_from_the_disk(board, uvm):
