@@ -31,6 +31,7 @@ static void create(struct api_call *call, const struct vm_spec *spec) {
                 api_response_json(call->resp, 201, j);
                 vm_etag(vm, etag);
                 api_response_header(call->resp, "ETag", "%s", etag);
+                api_response_header(call->resp, "Cache-Control", "no-store");
                 return;
         }
         api_response_vm(call->resp, 201, vm);
@@ -59,6 +60,8 @@ void api_response_vm(struct api_response *resp, unsigned status, const struct vm
         api_response_json(resp, status, vm_to_json(vm));
         vm_etag(vm, etag);
         api_response_header(resp, "ETag", "%s", etag);
+        /* The tag names the spec, not the state the body shows. */
+        api_response_header(resp, "Cache-Control", "no-store");
 }
 
 void api_vm_get(struct api_call *call) {

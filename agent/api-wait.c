@@ -24,7 +24,7 @@
 #define WAIT_SCAN_CHUNK (64 * 1024)
 /* Waiters of all consoles together (each also takes one of its console's
  * hub watchers). */
-#define WAITERS_MAX 256
+#define WAITERS_MAX 64 /* well below the HTTP connection limit */
 
 /* Scanning runs below the API and the consoles' own turns, in pieces. */
 #define API_WAIT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)

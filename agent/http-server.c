@@ -4,6 +4,7 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "api.h"
 #include "http-server.h"
@@ -16,6 +17,19 @@
  * client can still be told 413. */
 #define HTTP_DISCARD_MAX (1024 * 1024)
 
+/* A suspended connection (a stream with nothing to send yet, or a
+ * deferred answer). MHD does not watch it, so the server does: a client
+ * that hangs up is seen at once (its stream or wait ends), and every one
+ * is resumed before the daemon stops (MHD aborts on one still suspended). */
+struct suspension {
+        struct http_server *server;
+        struct MHD_Connection *connection;
+        sd_event_source *hup;           /* the client's socket, for its hang-up */
+        bool suspended;
+        bool gone;                      /* the client hung up */
+        struct suspension *prev, *next;
+};
+
 struct http_server {
         sd_event *event;
         struct api *api;
@@ -23,6 +37,7 @@ struct http_server {
         sd_event_source *io;
         sd_event_source *timer;
         bool kick;      /* run MHD again at once (a connection was resumed) */
+        struct suspension *suspended;   /* a list */
 };
 
 /* One per request, from its first header to its completion. */
@@ -38,12 +53,65 @@ struct http_request {
         struct api_upgrade *upgrade;    /* a 101 not yet started */
         struct api_deferred *deferred;  /* an answer to come (the connection is suspended till it is ready) */
         bool deferred_ready;
-        bool suspended;
-        struct MHD_Connection *connection;
-        struct http_server *server;
+        struct suspension susp;
 };
 
 static void http_server_kick(struct http_server *s);
+
+/* Takes p off the server's list (and its watch off the loop). */
+static void unlist(struct suspension *p) {
+        if (!p->suspended)
+                return;
+        p->suspended = false;
+        p->hup = sd_event_source_disable_unref(p->hup);
+        if (p->prev)
+                p->prev->next = p->next;
+        else
+                p->server->suspended = p->next;
+        if (p->next)
+                p->next->prev = p->prev;
+        p->prev = p->next = NULL;
+}
+
+static void resume(struct suspension *p) {
+        if (!p->suspended)
+                return;
+        unlist(p);
+        MHD_resume_connection(p->connection);
+        /* MHD handles a resumed connection in its next run; make sure there
+         * is one now rather than when some socket next wakes it (a resume
+         * may come from inside an MHD callback). */
+        if (p->server->timer)
+                http_server_kick(p->server);
+}
+
+static int on_hup(sd_event_source *src _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        struct suspension *p = userdata;
+
+        p->gone = true;
+        resume(p);
+        return 0;
+}
+
+static void suspend(struct suspension *p, struct http_server *s, struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        if (p->suspended)
+                return;
+        p->server = s;
+        p->connection = c;
+        MHD_suspend_connection(c);
+        p->suspended = true;
+        p->prev = NULL;
+        p->next = s->suspended;
+        if (p->next)
+                p->next->prev = p;
+        s->suspended = p;
+        /* Without the watch, a client that goes away is seen only when its
+         * answer is written. */
+        if (info && sd_event_add_io(s->event, &p->hup, info->connect_fd, EPOLLRDHUP, on_hup, p) < 0)
+                p->hup = NULL;
+}
 
 /* An upgraded connection's handle, for giving the socket back. */
 struct upgraded {
@@ -86,11 +154,7 @@ static void deferred_ready(void *arg) {
         struct http_request *rq = arg;
 
         rq->deferred_ready = true;
-        if (rq->suspended) {
-                rq->suspended = false;
-                MHD_resume_connection(rq->connection);
-                http_server_kick(rq->server);
-        }
+        resume(&rq->susp);
 }
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of memory\"}}\n";
@@ -101,39 +165,37 @@ struct stream_ctx {
         struct api_stream *stream;
         struct MHD_Connection *connection;
         struct http_server *server;
-        bool suspended;
+        struct suspension susp;
 };
 
 
 static void stream_wake(void *arg) {
         struct stream_ctx *ctx = arg;
 
-        if (ctx->suspended) {
-                ctx->suspended = false;
-                MHD_resume_connection(ctx->connection);
-                /* MHD handles a resumed connection in its next run; make
-                 * sure there is one now rather than when some socket next
-                 * wakes it (the wake may come from inside an MHD callback). */
-                http_server_kick(ctx->server);
-        }
+        resume(&ctx->susp);
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos _unused_, char *buf, size_t max) {
         struct stream_ctx *ctx = cls;
-        ssize_t n = ctx->stream->read(ctx->stream, buf, max);
+        ssize_t n;
 
+        if (ctx->susp.gone)
+                return MHD_CONTENT_READER_END_WITH_ERROR; /* the client hung up */
+        n = ctx->stream->read(ctx->stream, buf, max);
         if (n > 0)
                 return n;
         if (n < 0)
                 return MHD_CONTENT_READER_END_OF_STREAM;
-        ctx->suspended = true;
-        MHD_suspend_connection(ctx->connection);
+        suspend(&ctx->susp, ctx->server, ctx->connection);
         return 0;
 }
 
 static void stream_free(void *cls) {
         struct stream_ctx *ctx = cls;
 
+        /* Not expected while suspended (MHD frees a response once its
+         * connection ends), but a list entry must not outlive its memory. */
+        unlist(&ctx->susp);
         ctx->stream->free(ctx->stream);
         free(ctx);
 }
@@ -292,10 +354,12 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
         }
 
         if (rq->deferred) {
-                /* Resumed: the deferred answer is ready (or MHD called early). */
+                /* Resumed: the deferred answer is ready, the client hung up,
+                 * the daemon stops, or MHD called early. */
+                if (rq->susp.gone)
+                        return MHD_NO; /* on_request_completed frees the deferred */
                 if (!rq->deferred_ready) {
-                        rq->suspended = true;
-                        MHD_suspend_connection(c);
+                        suspend(&rq->susp, s, c);
                         return MHD_YES;
                 }
                 rq->deferred->answer(rq->deferred, &resp);
@@ -369,12 +433,9 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 rq->deferred = resp.deferred;
                 resp.deferred = NULL;
                 api_response_done(&resp);
-                rq->connection = c;
-                rq->server = s;
                 rq->deferred->ready = deferred_ready;
                 rq->deferred->ready_arg = rq;
-                rq->suspended = true;
-                MHD_suspend_connection(c);
+                suspend(&rq->susp, s, c);
                 return MHD_YES;
         }
         return send_response(s, c, method, url, &resp, rq);
@@ -391,6 +452,7 @@ static void on_request_completed(void *userdata _unused_, struct MHD_Connection 
                 rq->upgrade->free(rq->upgrade);
         if (rq->deferred)
                 rq->deferred->free(rq->deferred);
+        unlist(&rq->susp); /* as in stream_free */
         free(rq->body);
         free(rq);
         *con_cls = NULL;
@@ -520,6 +582,10 @@ struct http_server *http_server_free(struct http_server *s) {
         /* Sources first: the epoll fd they watch dies with the daemon. */
         s->timer = sd_event_source_disable_unref(s->timer);
         s->io = sd_event_source_disable_unref(s->io);
+        /* MHD aborts when stopped with a connection still suspended: resume
+         * each (it then ends them, and on_request_completed frees theirs). */
+        while (s->suspended)
+                resume(s->suspended);
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
         sd_event_unref(s->event);

@@ -10,13 +10,29 @@ int line_match_init(struct line_match *m, const char *pattern, bool regex, uint6
         size_t n = strlen(pattern);
         int r;
 
-        *m = (struct line_match) { .pattern_len = n, .cursor = from, .line_start = from };
+        *m = (struct line_match) { .pattern_len = n, .cursor = from, .line_start = from,
+                                   .window = regex ? LINE_MATCH_REGEX_LINE_MAX : LINE_MATCH_LINE_MAX };
         if (n == 0 || n > LINE_MATCH_PATTERN_MAX || memchr(pattern, '\n', n)) {
                 snprintf(why, size, "a pattern is 1 to %d bytes of one line", LINE_MATCH_PATTERN_MAX);
                 return -EINVAL;
         }
         memcpy(m->pattern, pattern, n + 1);
         if (regex) {
+                /* glibc's matcher takes exponential time on back-references
+                 * and builds huge automata from nested intervals: a client's
+                 * pattern must not stall the agent, so neither is taken. */
+                for (size_t i = 0; i < n; i++) {
+                        if (pattern[i] == '\\' && i + 1 < n) {
+                                if (pattern[i + 1] >= '0' && pattern[i + 1] <= '9') {
+                                        snprintf(why, size, "back-references (\\1 ...) are not taken");
+                                        return -EINVAL;
+                                }
+                                i++;
+                        } else if (pattern[i] == '{') {
+                                snprintf(why, size, "intervals ({m,n}) are not taken; repeat the atom");
+                                return -EINVAL;
+                        }
+                }
                 r = regcomp(&m->re, pattern, REG_EXTENDED);
                 if (r != 0) {
                         regerror(r, &m->re, why, size);
@@ -37,17 +53,19 @@ void line_match_restart(struct line_match *m, uint64_t offset) {
         m->cursor = m->line_start = offset;
         m->line_len = 0;
         m->line[0] = '\0';
+        m->cut = false;
 }
 
 /* Whether the line as it stands holds the pattern; its offsets if so. A
  * line is complete once its newline came: before, `$` does not match at
- * its end (REG_NOTEOL), since more of the line may follow. */
+ * its end (REG_NOTEOL), since more of the line may follow; nor `^` at the
+ * start of a window that begins inside a line (REG_NOTBOL). */
 static bool try_line(const struct line_match *m, bool complete, uint64_t *ret_offset, uint64_t *ret_end) {
         if (m->regex) {
                 regmatch_t r = { .rm_so = 0, .rm_eo = (regoff_t) m->line_len };
 
                 /* REG_STARTEND: the line may hold NUL bytes. */
-                if (regexec(&m->re, m->line, 1, &r, REG_STARTEND | (complete ? 0 : REG_NOTEOL)) != 0)
+                if (regexec(&m->re, m->line, 1, &r, REG_STARTEND | (complete ? 0 : REG_NOTEOL) | (m->cut ? REG_NOTBOL : 0)) != 0)
                         return false;
                 *ret_offset = m->line_start + (uint64_t) r.rm_so;
                 *ret_end = m->line_start + (uint64_t) r.rm_eo;
@@ -70,12 +88,15 @@ bool line_match_take(struct line_match *m, const void *data, size_t n, uint64_t 
                 size_t piece = nl ? (size_t) (nl - d) : n, room;
                 bool complete;
 
-                if (m->line_len == LINE_MATCH_LINE_MAX) {
-                        memmove(m->line, m->line + LINE_MATCH_LINE_MAX - LINE_MATCH_LINE_KEEP, LINE_MATCH_LINE_KEEP);
-                        m->line_start += LINE_MATCH_LINE_MAX - LINE_MATCH_LINE_KEEP;
-                        m->line_len = LINE_MATCH_LINE_KEEP;
+                if (m->line_len == m->window) {
+                        size_t keep = m->window / 4;
+
+                        memmove(m->line, m->line + m->window - keep, keep);
+                        m->line_start += m->window - keep;
+                        m->line_len = keep;
+                        m->cut = true;
                 }
-                room = LINE_MATCH_LINE_MAX - m->line_len;
+                room = m->window - m->line_len;
                 if (piece > room)
                         piece = room;
                 memcpy(m->line + m->line_len, d, piece);

@@ -3,10 +3,12 @@
  * expression, matched within one line as the bytes come, in pieces of any
  * size; the line is tried after every piece, so that a prompt with no
  * newline after it yet is found (a regular expression's `$` matches only
- * once the line's newline came). A line longer than LINE_MATCH_LINE_MAX is
- * matched in windows of that size, each keeping the last
- * LINE_MATCH_LINE_KEEP bytes of the one before (a literal pattern is never
- * missed; a longer regular expression's match may be). Pure (no I/O). */
+ * once the line's newline came). A line longer than LINE_MATCH_LINE_MAX
+ * (LINE_MATCH_REGEX_LINE_MAX for a regular expression, whose matching
+ * takes time quadratic in the line at worst) is matched in windows of that
+ * size, each keeping the last quarter of the one before (a literal pattern
+ * is never missed; a regular expression's match longer than that may be).
+ * Pure (no I/O). */
 #pragma once
 
 #include <regex.h>
@@ -18,7 +20,7 @@
 
 #define LINE_MATCH_PATTERN_MAX 256
 #define LINE_MATCH_LINE_MAX 4096
-#define LINE_MATCH_LINE_KEEP 1024
+#define LINE_MATCH_REGEX_LINE_MAX 1024
 
 struct line_match {
         char pattern[LINE_MATCH_PATTERN_MAX + 1];
@@ -29,11 +31,15 @@ struct line_match {
         uint64_t line_start;                    /* the offset of line[0] */
         char line[LINE_MATCH_LINE_MAX + 1];     /* the line so far, NUL after it */
         size_t line_len;
+        size_t window;                          /* LINE_MATCH_LINE_MAX or LINE_MATCH_REGEX_LINE_MAX */
+        bool cut;                               /* line[0] is inside a line (the window moved on) */
 };
 
 /* pattern: 1 to LINE_MATCH_PATTERN_MAX bytes without a newline (-EINVAL
- * otherwise); a regular expression that does not compile is -EINVAL with
- * why (size bytes) saying why. Scanning starts at offset from. */
+ * otherwise); a regular expression that does not compile, or has a
+ * back-reference or an interval ({m,n}: what makes glibc's matcher slow
+ * beyond bounds), is -EINVAL with why (size bytes) saying why. Scanning
+ * starts at offset from. */
 int line_match_init(struct line_match *m, const char *pattern, bool regex, uint64_t from, char *why, size_t size);
 void line_match_done(struct line_match *m);
 

@@ -54,10 +54,10 @@ int vm_console_from_string(const char *s, enum vm_console *ret) {
 }
 
 int vm_save(struct vm *vm) {
-        json_t *j = json_pack("{s:I,s:I,s:s,s:s,s:I,s:I}", "boot_count", (json_int_t) vm->boot_count, "domid",
+        json_t *j = json_pack("{s:I,s:I,s:s,s:s,s:I,s:I,s:I}", "boot_count", (json_int_t) vm->boot_count, "domid",
                               (json_int_t) vm->domid, "state", vm_state_to_string(vm->state), "exit_reason",
                               vm_exit_to_string(vm->exit_reason), "exit_time_ns", (json_int_t) vm->exit_time_ns,
-                              "exit_boot", (json_int_t) vm->exit_boot);
+                              "exit_boot", (json_int_t) vm->exit_boot, "generation", (json_int_t) vm->generation);
         int r;
 
         if (!j)
@@ -677,6 +677,10 @@ void vm_recover(struct vm *vm, json_t *run) {
         vm->boot_count = (unsigned) json_integer_value(json_object_get(run, "boot_count"));
         vm->exit_reason = vm_exit_from_string(json_string_value(json_object_get(run, "exit_reason")));
         vm->exit_time_ns = json_integer_value(json_object_get(run, "exit_time_ns"));
+        /* Saved by an older agent: its spec's first generation. */
+        vm->generation = json_integer_value(json_object_get(run, "generation")) > 0
+                                 ? (uint64_t) json_integer_value(json_object_get(run, "generation"))
+                                 : 1;
         vm->exit_boot = json_object_get(run, "exit_boot") ? (unsigned) json_integer_value(json_object_get(run, "exit_boot"))
                                                          : vm->boot_count; /* saved by an older agent */
         vm->state = state && strcmp(state, "crashed") == 0 ? VM_CRASHED : VM_STOPPED;

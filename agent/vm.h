@@ -20,7 +20,8 @@ struct vm {
         enum vm_state state;            /* changed by vm_transition() only */
         uint32_t domid;                 /* 0: no domain */
         unsigned boot_count;
-        uint64_t generation;            /* of its spec: 1, and one more at each change (spec.json has it) */
+        uint64_t generation;            /* of its spec: 1, and one more at each change (run.json has it, so that
+                                         * an older agent still reads spec.json) */
         enum vm_exit exit_reason;       /* how the last boot ended */
         uint64_t exits[_VM_EXIT_MAX];   /* boots that ended each way since the agent started */
         int64_t exit_time_ns;           /* when the last boot ended (CLOCK_REALTIME), 0: unknown */

@@ -151,13 +151,8 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
         }
         if (r < 0)
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot make the VM's directory: %s", strerror(-r));
-        /* The spec's generation goes beside it: 1 for a new VM. */
         vm->generation = 1;
         j = vm_spec_to_json(&s);
-        if (j && json_object_set_new(j, "generation", json_integer((json_int_t) vm->generation)) < 0) {
-                json_decref(j);
-                j = NULL;
-        }
         r = j ? json_write_atomic(vm->dir_fd, "spec.json", j) : -ENOMEM;
         json_decref(j);
         if (r >= 0)
@@ -203,7 +198,6 @@ static struct vm *vms_load_one(struct vms *v, const char *name) {
         struct vm_spec s;
         struct vm *vm;
         int dfd, r;
-        json_int_t generation = 0;
         json_t *j;
 
         if (!spec_name_is_valid(name, VM_NAME_MAX))
@@ -213,11 +207,6 @@ static struct vm *vms_load_one(struct vms *v, const char *name) {
                 return NULL;
         j = json_read_at(dfd, "spec.json");
         safe_close(dfd);
-        if (j) {
-                /* Not part of the spec (an agent before it wrote none: 1). */
-                generation = json_integer_value(json_object_get(j, "generation"));
-                (void) json_object_del(j, "generation");
-        }
         r = j ? vm_spec_from_disk(j, &s, &err) : -ENOENT;
         json_decref(j);
         if (r < 0 || strcmp(s.name, name) != 0) {
@@ -230,7 +219,7 @@ static struct vm *vms_load_one(struct vms *v, const char *name) {
                 log_warning_errno(r, "VM %s cannot be opened, ignoring", name);
                 return NULL;
         }
-        vm->generation = generation > 0 ? (uint64_t) generation : 1;
+
         j = json_read_at(vm->dir_fd, "run.json");
         vm_recover(vm, j);
         json_decref(j);

@@ -81,14 +81,16 @@ const char *vm_state_name(const struct vm *vm); /* vm_state_to_string(vm_state(v
 unsigned vm_boot_count(const struct vm *vm);
 const struct vm_spec *vm_get_spec(const struct vm *vm);
 enum vm_exit vm_exit_reason(const struct vm *vm); /* how its last boot ended */
-uint64_t vm_exits(const struct vm *vm, enum vm_exit x);
+uint64_t vm_exits(const struct vm *vm, enum vm_exit x); /* boots that ended so since the agent started */
 /* The VM's entity tag, "UUID-GENERATION" in double quotes (RFC 9110): it
  * names this VM (a VM made again under the same name has another uuid) at
- * this generation of its spec. buf holds VM_ETAG_MAX. */
+ * this generation of its spec, not its state (answers that carry it say
+ * Cache-Control: no-store, so no cache takes it for the body's).
+ * buf holds VM_ETAG_MAX. */
 #define VM_ETAG_MAX 64
 void vm_etag(const struct vm *vm, char buf[static VM_ETAG_MAX]);
 /* Whether spec (a request's: no uuid) is the VM's own spec. */
-bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec); /* boots that ended so since the agent started */
+bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec);
 
 /* The VMs in the order they were made or loaded: vms_get() for i below
  * vms_count(). */

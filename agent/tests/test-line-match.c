@@ -69,6 +69,15 @@ static void test_bad_patterns(void **state) {
         (void) state;
         assert_int_equal(line_match_init(&m, "(", true, 0, why, sizeof(why)), -EINVAL);
         assert_true(why[0] != '\0');
+        /* What would let a client stall the agent: back-references, intervals. */
+        assert_int_equal(line_match_init(&m, "(a|aa)*\\1b", true, 0, why, sizeof(why)), -EINVAL);
+        assert_int_equal(line_match_init(&m, "((a{1,30}){1,30}){1,30}", true, 0, why, sizeof(why)), -EINVAL);
+        /* An escaped brace or backslash is a literal, and fine. */
+        assert_int_equal(line_match_init(&m, "a\\{b\\\\1", true, 0, why, sizeof(why)), 0);
+        line_match_done(&m);
+        /* A literal pattern may hold anything. */
+        assert_int_equal(line_match_init(&m, "x{1}\\1", false, 0, why, sizeof(why)), 0);
+        line_match_done(&m);
         assert_int_equal(line_match_init(&m, "", false, 0, why, sizeof(why)), -EINVAL);
         assert_int_equal(line_match_init(&m, "a\nb", false, 0, why, sizeof(why)), -EINVAL);
         memset(big, 'a', sizeof(big) - 1);
@@ -90,6 +99,20 @@ static void test_long_lines(void **state) {
         memcpy(text + 2 * LINE_MATCH_LINE_MAX + 100, "needle", 6);
         assert_true(feed("needle", false, text, sizeof(text), 333, 0, &off, &end));
         assert_int_equal(off, 2 * LINE_MATCH_LINE_MAX + 100);
+        /* ^ is a line's start, not a window's. */
+        memset(text, 'x', sizeof(text));
+        memcpy(text + LINE_MATCH_REGEX_LINE_MAX * 3 / 4, "root#", 5);
+        assert_false(feed("^root#", true, text, sizeof(text), 500, 0, &off, &end));
+        text[LINE_MATCH_LINE_MAX] = '\n';
+        memcpy(text + LINE_MATCH_LINE_MAX + 1, "root#", 5);
+        assert_true(feed("^root#", true, text, sizeof(text), 500, 0, &off, &end));
+        assert_int_equal(off, LINE_MATCH_LINE_MAX + 1);
+        /* A regular expression's windows are smaller, and overlap too. */
+        memset(text, 'x', sizeof(text));
+        memcpy(text + LINE_MATCH_REGEX_LINE_MAX - 2, "ab+c", 4);
+        memcpy(text + LINE_MATCH_REGEX_LINE_MAX - 2, "abbc", 4);
+        assert_true(feed("ab+c", true, text, sizeof(text), 100, 0, &off, &end));
+        assert_int_equal(off, LINE_MATCH_REGEX_LINE_MAX - 2);
 }
 
 static void test_restart(void **state) {

@@ -3,6 +3,7 @@ appears in the console's log (at once for what the log holds, or as the
 guest writes it), across two ring reads and across a reboot, literal or as
 a regular expression; it times out cleanly; and it ends when the VM goes."""
 import concurrent.futures
+import socket
 import time
 import urllib.parse
 
@@ -102,3 +103,64 @@ def test_a_wait_ends_when_its_vm_is_deleted(board):
         assert board.api("DELETE", f"/vms/{vm}")[0] == 204
         status, _, body = pending.result(timeout=60)
         assert status == 404 and body["error"]["code"] == "vm_not_found", body
+
+
+def raw_wait(board, vm, pattern, timeout=60):
+    """A wait sent on a socket of its own (left open: the caller closes it)."""
+    s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
+    q = urllib.parse.urlencode({"pattern": pattern, "timeout": timeout})
+    s.sendall(f"GET /v1/vms/{vm}/consoles/pv/wait?{q} HTTP/1.1\r\nHost: x\r\n"
+              f"Authorization: Bearer {board.token}\r\n\r\n".encode())
+    return s
+
+
+def test_a_client_that_goes_away_ends_its_wait(board):
+    with tiny.vm(board, "wait-away", "idle") as vm:
+        socks = [raw_wait(board, vm, f"never-{i}") for i in range(64)]
+        try:
+            # The agent holds 64 waits at most: the next is refused.
+            deadline = time.monotonic() + 30
+            while True:
+                status, _, body = wait(board, vm, "one more", timeout=1)
+                if status == 503:
+                    break
+                assert status == 408 and time.monotonic() < deadline, body
+                time.sleep(0.5)
+            assert body["error"]["code"] == "too_many_followers", body
+        finally:
+            for s in socks:
+                s.close()
+        # Their clients went: so did their waits.
+        deadline = time.monotonic() + 30
+        while True:
+            status, _, body = wait(board, vm, "one more", timeout=1)
+            if status == 408:
+                break
+            assert status == 503 and time.monotonic() < deadline, body
+            time.sleep(0.5)
+
+
+def test_the_agent_stops_cleanly_during_a_wait(board):
+    with tiny.vm(board, "wait-stop", "idle") as vm:
+        s = raw_wait(board, vm, "never printed", timeout=300)
+        try:
+            time.sleep(2)
+            since = board.dom0("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+            r = board.dom0("systemctl", "restart", "xvmd")
+            assert r.returncode == 0, r.stderr
+            r = board.dom0("journalctl", "-u", "xvmd", "--since", since, "-o", "cat", "--no-pager")
+            assert "code=dumped" not in r.stdout and "ABRT" not in r.stdout, r.stdout[-2000:]
+            assert "Deactivated successfully" in r.stdout or "Stopped" in r.stdout, r.stdout[-2000:]
+        finally:
+            s.close()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if board.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the agent did not come back"
+            time.sleep(1)
+        status, _, body = wait(board, vm, "ready on", timeout=5)
+        assert status == 200, body
