@@ -784,9 +784,9 @@ int domain_disk_stats(uint32_t domid, unsigned index, struct domain_disk_stats *
                 r = read_sysfs_u64(dir, "wr_req", &ret->write_ops);
         if (r < 0)
                 return r;
-        /* blkback counts 512-byte sectors whatever the disk's block size. */
-        ret->read_bytes = rd_sect * 512;
-        ret->write_bytes = wr_sect * 512;
+        /* blkback counts sectors of 2^9 bytes whatever the disk's block size. */
+        ret->read_bytes = rd_sect << 9;
+        ret->write_bytes = wr_sect << 9;
         return 0;
 }
 
