@@ -39,8 +39,6 @@ struct api {
         struct sessions *sessions;
         char *web_dir;
         double started_realtime;        /* CLOCK_REALTIME s when the API was made */
-        char instance_id[33];           /* random at each start, 32 hex digits */
-        char boot_id[33];               /* the host's (Linux's), "" if it has none */
         struct api_http_stats http;
 };
 

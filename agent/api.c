@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <systemd/sd-id128.h>
 
 #include "api-internal.h"
+#include "instance.h"
 
 /* Bodies: JSON requests are small; console input is a few keystrokes or a
  * pasted script. */
@@ -97,20 +97,10 @@ static bool path_match(const char *pattern, const char *path, char caps[API_CAPS
 int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *paths, const char *web_dir,
             struct api **ret) {
         struct api *a = calloc(1, sizeof(*a));
-        sd_id128_t id, boot;
-        int r;
 
         if (!a)
                 return -ENOMEM;
         *a = (struct api) { .auth = auth, .xen = xen, .paths = *paths, .started_realtime = api_realtime() };
-        r = sd_id128_randomize(&id);
-        if (r < 0) {
-                free(a);
-                return r;
-        }
-        sd_id128_to_string(id, a->instance_id);
-        if (sd_id128_get_boot(&boot) >= 0)
-                sd_id128_to_string(boot, a->boot_id);
         a->web_dir = strdup(web_dir ? web_dir : API_WEB_DIR_DEFAULT);
         if (!a->web_dir || sessions_new(&a->sessions) < 0) {
                 api_free(a);
@@ -120,12 +110,12 @@ int api_new(const struct auth *auth, struct xen *xen, const struct host_paths *p
         return 0;
 }
 
-const char *api_instance_id(const struct api *a) {
-        return a->instance_id;
+const char *api_instance_id(const struct api *a _unused_) {
+        return instance_id();
 }
 
-const char *api_boot_id(const struct api *a) {
-        return a->boot_id;
+const char *api_boot_id(const struct api *a _unused_) {
+        return instance_boot_id();
 }
 
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers) {

@@ -111,7 +111,9 @@ DEFINE_CLEANUP_FUNC(struct api, api_free);
 /* The agent's instance id (random at each start) and the host's boot id
  * (Linux's; "" where there is none), 32 hex digits: every answer carries
  * them (X-Xvmd-Instance-Id, X-Xvmd-Boot-Id), so that a client sees that
- * the agent restarted or the host rebooted between two of its requests. */
+ * the agent restarted or the host rebooted between two of its requests.
+ * instance.h makes them, so that the event log's agent_started says the
+ * same. */
 const char *api_instance_id(const struct api *a);
 const char *api_boot_id(const struct api *a);
 

@@ -91,9 +91,13 @@ static void broadcast_presence(struct room *room) {
                                  "writer", writer_json(room)));
 }
 
+/* A change of the writer lease, to the room and to the host's event log
+ * (not once the VM is gone: its deletion says it all). */
 static void broadcast_lease(struct room *room, const char *event, struct viewer *by) {
         broadcast(room, json_pack("{s:s,s:o,s:s,s:I}", "type", "lease", "writer", writer_json(room), "event", event,
                                  "by", (json_int_t) by->id));
+        if (room->vm)
+                vm_console_lease_changed(room->vm, room->console, event, by->id);
 }
 
 static void send_error(struct viewer *v, const char *code, const char *message) {

@@ -9,6 +9,7 @@
  *   vm-spec.h      what a VM is made of, parsed from a request
  *   vm-state.h     a VM's states and events
  *   vms.h          the VMs, their consoles' hubs and input, the images
+ *   events.h       the host's event log (vms_events()) and its watchers
  *   console-hub.h  watching one console's log
  *   console-log.h  reading one console's log (console-index.h: its boots and times)
  *   host.h         the machine: GET /v1/host
@@ -18,6 +19,7 @@
 #include "console-hub.h"
 #include "console-log.h"
 #include "errors.h"
+#include "events.h"
 #include "host.h"
 #include "vm-spec.h"
 #include "vm-state.h"

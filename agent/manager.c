@@ -43,7 +43,7 @@ static int make_state_dir(const char *path) {
 }
 
 /* Every change of a VM's state, in the journal (the transition hook of
- * vms.h; the events API will hang on the same hook). */
+ * vms.h; the event log is told by the core itself, before the hook). */
 static void on_transition(struct vm *vm, enum vm_state from, enum vm_event event, void *userdata _unused_) {
         log_info("VM %s: %s (%s -> %s), boot %u.", vm_name(vm), vm_event_to_string(event), vm_state_to_string(from),
                  vm_state_name(vm), vm_boot_count(vm));

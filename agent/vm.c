@@ -28,6 +28,7 @@
 #include "console-hub.h"
 #include "console-log.h"
 #include "console.h"
+#include "events.h"
 #include "fileio.h"
 #include "log.h"
 #include "timestamp.h"
@@ -97,8 +98,52 @@ static void vm_schedule_resave(struct vm *vm) {
                 log_error_errno(r, "VM %s: cannot schedule another try at saving its state, ignoring", vm->spec.name);
 }
 
+/* A change of the VM's state in the host's event log (events.h), as a
+ * client following GET /v1/events sees it: each with the VM's new state
+ * and its boot (for vm_rebooted, the boot that follows). A guest's reboot
+ * is vm_rebooted (the old domain is gone), then vm_started once the new one
+ * runs. A restarted agent that takes a domain back says nothing of it: the
+ * VM did not change (agent_started says the agent restarted). */
+static void vm_record(struct vm *vm, enum vm_event e) {
+        const char *type, *reason = NULL;
+        unsigned boot = vm->boot_count;
+        json_t *j;
+
+        switch (e) {
+        case VM_EVENT_STARTED:
+                type = "vm_started";
+                break;
+        case VM_EVENT_PAUSED:
+                type = "vm_paused";
+                break;
+        case VM_EVENT_RESUMED:
+                type = "vm_resumed";
+                break;
+        case VM_EVENT_REBOOTED:
+                type = "vm_rebooted";
+                boot++;
+                break;
+        case VM_EVENT_POWERED_OFF:
+        case VM_EVENT_DESTROYED:
+        case VM_EVENT_VANISHED:
+                type = "vm_stopped";
+                reason = vm_exit_to_string(vm->exit_reason);
+                break;
+        case VM_EVENT_CRASHED:
+                type = "vm_crashed";
+                reason = vm_exit_to_string(vm->exit_reason);
+                break;
+        default:
+                return;
+        }
+        j = json_pack("{s:s,s:I}", "state", vm_state_to_string(vm->state), "boot", (json_int_t) boot);
+        if (j && reason)
+                json_object_set_new(j, "reason", json_string(reason));
+        (void) events_append(vm->owner->events, type, vm->spec.name, j);
+}
+
 /* The one place a VM's state changes. The change is made, saved, told to
- * the consoles' watchers and to the collection's hook. Returns -EINVAL (and
+ * the consoles' watchers, to the event log and to the collection's hook. Returns -EINVAL (and
  * changes nothing) if the event cannot happen in the VM's state; a failed
  * save goes to *err as state_not_saved, or to the journal when nobody asked
  * (err NULL): the state in memory is the truth either way. */
@@ -125,6 +170,7 @@ static int vm_transition(struct vm *vm, enum vm_event e, struct error *err) {
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 if (vm->hubs[c])
                         console_hub_notify(vm->hubs[c]);
+        vm_record(vm, e);
         if (vm->owner->hook)
                 vm->owner->hook(vm, from, e, vm->owner->hook_userdata);
         if (r < 0) {
@@ -221,10 +267,16 @@ void vm_free(struct vm *vm) {
         free(vm);
 }
 
-/* Old bytes of a log went: the journal says when, how much and why. */
+/* Old bytes of a log went: the journal and the event log say when, how
+ * much and why. */
 static void on_log_remove(struct console_log *l, uint64_t bytes, enum console_log_removal why, void *userdata) {
         struct vm *vm = userdata;
         const char *name = vm->logs[VM_CONSOLE_PV] == l ? "pv" : "vuart";
+
+        (void) events_append(vm->owner->events, "log_removed", vm->spec.name,
+                             json_pack("{s:s,s:I,s:I,s:s}", "console", name, "bytes", (json_int_t) bytes, "log_start",
+                                       (json_int_t) console_log_start(l), "reason",
+                                       why == CONSOLE_LOG_REMOVED_BUDGET ? "budget" : "pool"));
 
         if (why == CONSOLE_LOG_REMOVED_BUDGET)
                 log_info("The console log of %s/%s removed its oldest %llu bytes to stay within its budget of %llu "
@@ -641,9 +693,13 @@ static int vm_take_back(struct vm *vm, json_int_t domid, bool strict, bool *ret_
 
 /* A domain taken back: the recovery is the VM's state, and one that ended
  * while the agent was away has the outcome it would have had (a reboot
- * boots again, a crash is crashed). */
-static void vm_taken_back(struct vm *vm, int e, bool ended) {
+ * boots again, a crash is crashed). news: the VM was not known to run (an
+ * agent died before it recorded the domain), so its start is news to the
+ * event log. */
+static void vm_taken_back(struct vm *vm, int e, bool ended, bool news) {
         (void) vm_transition(vm, (enum vm_event) e, NULL);
+        if (news)
+                vm_record(vm, VM_EVENT_STARTED);
         if (ended)
                 vm_domain_changed(vm);
 }
@@ -657,7 +713,7 @@ int vm_adopt(struct vm *vm, uint32_t domid) {
         e = vm_take_back(vm, domid, true, &ended);
         if (e < 0)
                 return -ENOENT;
-        vm_taken_back(vm, e, ended);
+        vm_taken_back(vm, e, ended, true);
         return 0;
 }
 
@@ -687,7 +743,7 @@ void vm_recover(struct vm *vm, json_t *run) {
         domid = json_integer_value(json_object_get(run, "domid"));
         e = vm_take_back(vm, domid, false, &ended);
         if (e >= 0) {
-                vm_taken_back(vm, e, ended);
+                vm_taken_back(vm, e, ended, !ran);
                 return;
         }
         /* It ran and its domain is gone: the host rebooted, or other hands
@@ -702,6 +758,7 @@ void vm_recover(struct vm *vm, json_t *run) {
                 for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                         if (vm->logs[c])
                                 (void) console_log_boot_end(vm->logs[c], vm->boot_count, (int) vm->exit_reason);
+                vm_record(vm, VM_EVENT_VANISHED); /* vm_stopped, with the reason just set */
         }
         /* A guest's reboot whose new boot the agent did not get to make. */
         if (vm->state == VM_STOPPED && vm->exit_reason == VM_EXIT_REBOOT && !ran && !vm->owner->host_booted)
@@ -873,4 +930,10 @@ int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_conso
                 .viewers_skipped = vm->hubs[c] ? console_hub_skipped(vm->hubs[c]) : 0,
         };
         return 0;
+}
+
+void vm_console_lease_changed(struct vm *vm, enum vm_console c, const char *event, unsigned viewer) {
+        (void) events_append(vm->owner->events, "console_lease", vm->spec.name,
+                             json_pack("{s:s,s:s,s:I}", "console", vm_console_to_string(c), "event", event, "viewer",
+                                       (json_int_t) viewer));
 }

@@ -49,6 +49,7 @@ struct vms {
         struct console_log_pool *logs;  /* every console log: their total budget and free floor */
         sd_event_source *watch;
         bool host_booted;               /* the agent's first start since the host booted */
+        struct events *events;          /* the host's event log (STATE/events) */
         vm_transition_hook_t hook;
         void *hook_userdata;
         struct vm *vm[VMS_MAX];

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "images.h"
 #include "vm.h"
 
@@ -133,6 +134,9 @@ int vms_image_upload_finish(struct vms *v, struct image_upload *u, json_t **ret,
         if (r < 0)
                 return r;
         *created = !replaced;
+        (void) events_append(v->events, "image_added", NULL,
+                             json_pack("{s:s,s:I,s:s,s:b}", "image", name, "size", (json_int_t) size, "sha256", sha256,
+                                       "replaced", replaced));
         *ret = json_pack("{s:s,s:I,s:s,s:[]}", "name", name, "size", (json_int_t) size, "sha256", sha256, "used_by");
         return *ret ? 0 : error_set(err, -ENOMEM, ERROR_INTERNAL, NULL, "out of memory");
 }
@@ -148,5 +152,6 @@ int vms_image_delete(struct vms *v, const char *name, struct error *err) {
         r = image_remove(v->images_fd, name);
         if (r < 0)
                 return error_set(err, r, ERROR_INTERNAL, NULL, "removing image %s failed: %s", name, strerror(-r));
+        (void) events_append(v->events, "image_removed", NULL, json_pack("{s:s}", "image", name));
         return 0;
 }

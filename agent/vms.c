@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "console-log.h"
+#include "events.h"
 #include "fileio.h"
+#include "instance.h"
 #include "log.h"
 #include "vm.h"
 
@@ -26,6 +28,7 @@ struct vms *vms_free(struct vms *v) {
         v->watch = sd_event_source_disable_unref(v->watch);
         domain_toolstack_free(v->ts);
         console_log_pool_free(v->logs);
+        events_free(v->events);
         safe_close(v->state_fd);
         safe_close(v->vms_fd);
         safe_close(v->images_fd);
@@ -77,6 +80,7 @@ static int remove_tree(int dir_fd, const char *name) {
 }
 
 int vms_delete(struct vms *v, struct vm *vm, struct error *err) {
+        char name[VM_NAME_MAX + 1];
         size_t i;
         int r;
 
@@ -87,11 +91,13 @@ int vms_delete(struct vms *v, struct vm *vm, struct error *err) {
                 ;
         if (i == v->n)
                 return error_set(err, -ENOENT, ERROR_VM_NOT_FOUND, "name", "there is no VM named %s", vm->spec.name);
+        snprintf(name, sizeof(name), "%s", vm->spec.name);
         r = remove_tree(v->vms_fd, vm->spec.name);
         if (r < 0)
                 log_warning_errno(r, "VM %s: removing its directory failed, ignoring", vm->spec.name);
         vm_free(vm);
         v->vm[i] = v->vm[--v->n];
+        (void) events_append(v->events, "vm_deleted", name, NULL);
         return 0;
 }
 
@@ -169,6 +175,9 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot store the VM: %s", strerror(-r));
         }
         v->vm[v->n++] = vm;
+        (void) events_append(v->events, "vm_created", s.name,
+                             json_pack("{s:s,s:I}", "state", vm_state_to_string(vm->state), "generation",
+                                       (json_int_t) vm->generation));
         *ret = vm;
         return 0;
 }
@@ -401,8 +410,16 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
                 r = open_dir_at(state_fd, "images", &v->images_fd);
         if (r >= 0)
                 r = console_log_pool_new(state_fd, &v->logs);
+        /* The event log first: what the loading below finds (a VM that
+         * stopped while the agent was away, autostarts) follows the
+         * agent's start in it. */
+        if (r >= 0)
+                r = events_open(event, state_fd, &v->events);
         if (r < 0)
                 goto fail;
+        (void) events_append(v->events, "agent_started", NULL,
+                             json_pack("{s:s,s:o}", "instance_id", instance_id(), "boot_id",
+                                       *instance_boot_id() ? json_string(instance_boot_id()) : json_null()));
         default_log_limits(state_fd, &max_bytes, &keep_free);
         console_log_pool_set_limits(v->logs, max_bytes, keep_free);
 
@@ -425,6 +442,10 @@ fail:
 
 sd_event *vms_event(const struct vms *v) {
         return v->event;
+}
+
+struct events *vms_events(struct vms *v) {
+        return v->events;
 }
 
 size_t vms_count(const struct vms *v) {

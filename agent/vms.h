@@ -6,7 +6,8 @@
  * the VM with the same spec, a poweroff leaves it stopped, a crash leaves it
  * crashed, and the logs stay. Every change of a VM's state goes through one
  * function (vm_transition() in vm.c), under the rules of vm-state.h, and is
- * told to one hook (vms_set_transition_hook()).
+ * told to the host's event log (events.h, vms_events()) and to one hook
+ * (vms_set_transition_hook()).
  *
  * Images (kernels, ramdisks, disks) are files in STATE/images/ (images.h),
  * by name; which VM may use which is vms-images.c's. */
@@ -25,6 +26,7 @@
 
 struct vms;
 struct vm;
+struct events;
 struct console_hub;
 struct console_log;
 struct image_upload;
@@ -54,11 +56,25 @@ void vms_log_limits(const struct vms *v, uint64_t *max_bytes, uint64_t *keep_fre
 
 /* Called after every change of any VM's state, with the state it left and
  * the event that moved it (the VM's new state is vm_state()). One hook;
- * NULL removes it. */
+ * NULL removes it. It is set after vms_new(), so it misses what loading
+ * did; the event log does not: the core records every change itself, in
+ * vm_transition(), before it calls the hook. */
 typedef void (*vm_transition_hook_t)(struct vm *vm, enum vm_state from, enum vm_event event, void *userdata);
 void vms_set_transition_hook(struct vms *v, vm_transition_hook_t hook, void *userdata);
 
 struct vm *vms_find(struct vms *v, const char *name);
+
+/* The host's event log (events.h), opened in STATE/events by vms_new(),
+ * which records agent_started in it before it loads the VMs. The core
+ * records the VMs' events (created, each change of state, deleted), the
+ * images' and the console logs' budget removals; the front end reads it
+ * and records the viewers' lease changes through
+ * vm_console_lease_changed(). */
+struct events *vms_events(struct vms *v);
+/* A websocket viewer's writer lease on console c changed: event is
+ * "taken", "released", "stolen" or "left" (the viewer that held it went),
+ * viewer the viewer's id (console-ws.c's). */
+void vm_console_lease_changed(struct vm *vm, enum vm_console c, const char *event, unsigned viewer);
 
 /* Each fills *err on failure and returns a negative errno. A change that
  * happened but could not be saved on disk is state_not_saved. */

@@ -71,6 +71,7 @@ struct vm {
         struct bytes input[_VM_CONSOLE_MAX]; /* what vm_console_write() took */
         unsigned writes;
         bool busy; /* vm_console_write() refuses (console_busy) */
+        char leases[256]; /* what vm_console_lease_changed() heard: "EVENT:VIEWER " each */
 };
 
 struct vms {
@@ -111,6 +112,13 @@ ssize_t vm_console_write(struct vm *vm, enum vm_console c, const void *data, siz
         bytes_add(&vm->input[c], data, n);
         vm->writes++;
         return (ssize_t) n;
+}
+
+void vm_console_lease_changed(struct vm *vm, enum vm_console c, const char *event, unsigned viewer) {
+        size_t n = strlen(vm->leases);
+
+        snprintf(vm->leases + n, sizeof(vm->leases) - n, "%s%s:%u ", c == VM_CONSOLE_PV ? "" : "vuart-", event,
+                 viewer);
 }
 
 /* Whether anyone watches the VM's console (its hub has watchers). */
@@ -841,6 +849,15 @@ static void test_lease(void **state) {
         client_request(a, "{\"type\":\"lease\",\"action\":\"take\"}");
         expect_lease(a, "taken", ia, ia);
         expect_lease(b, "taken", ia, ia);
+
+        /* The event log heard each change, and only the changes. */
+        {
+                char want[256];
+
+                snprintf(want, sizeof(want), "taken:%u stolen:%u released:%u taken:%u left:%u taken:%u ",
+                         (unsigned) ia, (unsigned) ib, (unsigned) ib, (unsigned) ic, (unsigned) ic, (unsigned) ia);
+                assert_string_equal(f->vm->leases, want);
+        }
 }
 
 /* Input only from the lease holder, exactly as sent. */
