@@ -20,6 +20,7 @@
 #include "api.h"
 #include "core.h"
 #include "fileio.h"
+#include "instance.h"
 #include "test-util.h"
 
 struct fixture {
@@ -349,6 +350,109 @@ static void test_restart(void **state) {
         json_decref(run);
 }
 
+/* The events from seq on, as "TYPE:VM" words ("TYPE" without a VM), and
+ * the newest of them parsed in *last (for the caller to check). */
+static void events_since(struct fixture *f, uint64_t seq, char *out, size_t size, json_t **last) {
+        struct events *ev = vms_events(f->vms);
+        char buf[EVENTS_LINE_MAX];
+
+        *out = '\0';
+        *last = NULL;
+        while (events_read(ev, &seq, buf, sizeof(buf)) > 0) {
+                json_t *j = json_loads(buf, 0, NULL);
+                const char *vm = json_string_value(json_object_get(j, "vm"));
+                size_t n = strlen(out);
+
+                assert_non_null(j);
+                snprintf(out + n, size - n, "%s%s%s%s", n ? " " : "", json_string_value(json_object_get(j, "type")),
+                         vm ? ":" : "", vm ? vm : "");
+                json_decref(*last);
+                *last = j;
+                seq++;
+        }
+}
+
+/* What the collection records in the event log: the agent's start (its
+ * instance id, as the headers say it), a VM made, its log's budget
+ * removing segments, a lease, an image removed, the VM deleted; and after a
+ * restart, a VM that ran when the agent stopped and whose domain is gone. */
+static void test_events(void **state) {
+        struct fixture *f = *state;
+        struct events *ev = vms_events(f->vms);
+        struct error e = { 0 };
+        char types[512], chunk[4096];
+        uint64_t seq;
+        json_t *last;
+        struct vm *vm;
+        int dfd;
+
+        events_since(f, 1, types, sizeof(types), &last);
+        assert_string_equal(types, "agent_started");
+        assert_string_equal(json_string_value(json_object_get(last, "instance_id")), instance_id());
+        assert_true(json_is_string(json_object_get(last, "boot_id")) || json_is_null(json_object_get(last, "boot_id")));
+        json_decref(last);
+
+        seq = events_next(ev);
+        vm = create(f, "{\"name\":\"a\",\"kernel\":\"kernel\",\"start\":false,\"log_max_bytes\":65536}");
+        events_since(f, seq, types, sizeof(types), &last);
+        assert_string_equal(types, "vm_created:a");
+        assert_string_equal(json_string_value(json_object_get(last, "state")), "stopped");
+        json_decref(last);
+
+        /* 64 KiB of budget: segments of 16 KiB, the oldest going past it. */
+        seq = events_next(ev);
+        memset(chunk, 'x', sizeof(chunk));
+        for (int i = 0; i < 24; i++)
+                assert_int_equal(console_log_append(vm_console_log(vm, VM_CONSOLE_PV), chunk, sizeof(chunk)), 0);
+        events_since(f, seq, types, sizeof(types), &last);
+        assert_non_null(last);
+        assert_string_equal(json_string_value(json_object_get(last, "type")), "log_removed");
+        assert_string_equal(json_string_value(json_object_get(last, "console")), "pv");
+        assert_string_equal(json_string_value(json_object_get(last, "reason")), "budget");
+        assert_true(json_integer_value(json_object_get(last, "bytes")) > 0);
+        assert_int_equal(json_integer_value(json_object_get(last, "log_start")),
+                         (json_int_t) console_log_start(vm_console_log(vm, VM_CONSOLE_PV)));
+        json_decref(last);
+
+        seq = events_next(ev);
+        vm_console_lease_changed(vm, VM_CONSOLE_VUART, "stolen", 7);
+        assert_int_equal(vms_image_delete(f->vms, "disk", &e), 0);
+        assert_int_equal(vms_delete(f->vms, vm, &e), 0);
+        events_since(f, seq, types, sizeof(types), &last);
+        assert_string_equal(types, "console_lease:a image_removed vm_deleted:a");
+        json_decref(last);
+        {
+                char buf[EVENTS_LINE_MAX];
+                json_t *j;
+
+                assert_true(events_read(ev, &seq, buf, sizeof(buf)) > 0);
+                j = json_loads(buf, 0, NULL);
+                assert_string_equal(json_string_value(json_object_get(j, "console")), "vuart");
+                assert_string_equal(json_string_value(json_object_get(j, "event")), "stolen");
+                assert_int_equal(json_integer_value(json_object_get(j, "viewer")), 7);
+                json_decref(j);
+        }
+
+        /* b ran when the agent stopped; its domain is gone when it returns. */
+        create(f, "{\"name\":\"b\",\"kernel\":\"kernel\",\"start\":false}");
+        seq = events_next(ev);
+        f->vms = vms_free(f->vms);
+        dfd = openat(f->dir->dfd, "vms/b", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        last = json_pack("{s:i,s:i,s:s}", "boot_count", 2, "domid", 7, "state", "running");
+        assert_int_equal(json_write_atomic(dfd, "run.json", last), 0);
+        json_decref(last);
+        close(dfd);
+        open_vms(f);
+        ev = vms_events(f->vms);
+        events_since(f, seq, types, sizeof(types), &last);
+        assert_string_equal(types, "agent_started vm_stopped:b");
+        assert_string_equal(json_string_value(json_object_get(last, "reason")), "vanished");
+        assert_string_equal(json_string_value(json_object_get(last, "state")), "stopped");
+        assert_int_equal(json_integer_value(json_object_get(last, "boot")), 2);
+        json_decref(last);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_create, setup, teardown),
@@ -359,6 +463,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_save_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
