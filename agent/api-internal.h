@@ -95,6 +95,7 @@ bool api_authenticated(struct api *a, const struct api_request *req, struct api_
 void api_host_healthz(struct api_call *call);
 void api_host_get(struct api_call *call);
 void api_metrics_get(struct api_call *call);
+void api_events_get(struct api_call *call);
 /* The text GET /metrics answers (metrics.h's format), or -ENOMEM. */
 int api_metrics_write(struct api *a, char **ret, size_t *ret_size);
 

@@ -44,6 +44,7 @@ static const struct api_route routes[] = {
         { "DELETE", "/v1/session", 0, api_session_delete, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/v1/host", 0, api_host_get, BODY_BUFFERED, API_NEEDS_NOTHING },
         { "GET", "/metrics", 0, api_metrics_get, BODY_BUFFERED, API_NEEDS_NOTHING },
+        { "GET", "/v1/events", 0, api_events_get, BODY_BUFFERED, API_NEEDS_VMS },
         { "GET", "/v1/images", 0, api_images_list, BODY_BUFFERED, API_NEEDS_VMS },
         { "PUT", "/v1/images/{image}", IMAGE_SIZE_MAX, api_image_put, BODY_UPLOAD, API_NEEDS_VMS },
         { "DELETE", "/v1/images/{image}", 0, api_image_delete, BODY_BUFFERED, API_NEEDS_VMS },
@@ -280,7 +281,9 @@ static bool preconditions_hold(struct api_call *call) {
                 return true;
         if (!a->vms || (needs == API_NEEDS_VIEWERS && !a->viewers)) {
                 api_response_error(call->resp, ERROR_XEN_UNAVAILABLE, NULL, "the agent manages no %s here",
-                                   strncmp(call->route->path, "/v1/images", 10) == 0 ? "images" : "VMs");
+                                   strncmp(call->route->path, "/v1/images", 10) == 0   ? "images"
+                                   : strncmp(call->route->path, "/v1/events", 10) == 0 ? "events"
+                                                                                       : "VMs");
                 return false;
         }
         if (needs == API_NEEDS_VMS)

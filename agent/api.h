@@ -1,7 +1,8 @@
 /* api.h: owns the REST API: its routing table (api.c), the handlers of each
- * resource (api-vms.c, api-images.c, api-consoles.c, api-host.c,
- * api-web.c), who must authenticate, how large a body may be, the JSON every
- * answer carries and the HTTP status of every error (api-error.c). Knows
+ * resource (api-vms.c, api-images.c, api-consoles.c, api-events.c,
+ * api-host.c, api-web.c), who must authenticate, how large a body may be,
+ * the JSON every answer carries and the HTTP status of every error
+ * (api-error.c). Knows
  * nothing of sockets or of libmicrohttpd; http-server.c feeds it requests.
  * It reaches the core only through core.h. */
 #pragma once

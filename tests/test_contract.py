@@ -116,6 +116,36 @@ def test_bad_ws_messages_fail(c):
             c.check_ws_message(bad)
 
 
+T = "2026-12-01T09:50:17.123Z"
+GOOD_EVENTS = [
+    {"seq": 1, "time": T, "type": "agent_started", "instance_id": IDS["X-Xvmd-Instance-Id"], "boot_id": None},
+    {"seq": 2, "time": T, "type": "vm_created", "vm": "g1", "state": "stopped", "generation": 1},
+    {"seq": 3, "time": T, "type": "vm_started", "vm": "g1", "state": "running", "boot": 1},
+    {"seq": 4, "time": T, "type": "vm_rebooted", "vm": "g1", "state": "stopped", "boot": 2},
+    {"seq": 5, "time": T, "type": "vm_crashed", "vm": "g1", "state": "crashed", "boot": 2, "reason": "watchdog"},
+    {"seq": 6, "time": T, "type": "console_lease", "vm": "g1", "console": "pv", "event": "stolen", "viewer": 3},
+    {"seq": 7, "time": T, "type": "log_removed", "vm": "g1", "console": "vuart", "bytes": 4096, "log_start": 4096,
+     "reason": "budget"},
+    {"seq": 8, "time": T, "type": "image_added", "image": "k", "size": 3, "sha256": "0" * 64, "replaced": False},
+    {"seq": 9, "time": T, "type": "vm_deleted", "vm": "g1"},
+    {"type": "reset", "time": T, "since": 1, "next": 5},
+    {"type": "lagged", "time": T, "since": 9, "oldest": 4200},
+]
+
+
+def test_events(c):
+    for e in GOOD_EVENTS:
+        c.check_event(e)
+    for bad in ({"seq": 1, "time": T, "type": "vm_started", "vm": "g1", "state": "running"},  # no boot
+                {"seq": 1, "time": T, "type": "vm_deleted", "vm": "g1", "more": 1},
+                {"seq": 1, "time": T, "type": "agent_started", "vm": "g1", "instance_id": "0" * 32, "boot_id": None},
+                {"seq": 0, "time": T, "type": "vm_deleted", "vm": "g1"},
+                {"seq": 1, "time": T, "type": "vm_exploded", "vm": "g1"},
+                {"type": "reset", "time": T, "since": 1}):
+        with pytest.raises(contract_mod.ContractError):
+            c.check_event(bad)
+
+
 def test_a_wrong_document_fails_a_good_answer(c):
     wrong = copy.deepcopy(c.spec)
     wrong["components"]["schemas"]["Vm"]["properties"]["boot_count"] = {"type": "string"}

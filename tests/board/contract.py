@@ -84,6 +84,11 @@ class Contract:
         self.validate(obj, {"$ref": "#/components/schemas/WsServerMessage"}, "websocket message")
         self.messages += 1
 
+    def check_event(self, obj):
+        """One message of GET /v1/events (a line, or an SSE data: field)."""
+        self.validate(obj, {"$ref": "#/components/schemas/EventsMessage"}, "event")
+        self.messages += 1
+
     def check_response(self, method, path, status, headers, body, complete=True):
         """headers: a case-insensitive mapping (or a list of pairs); body:
         bytes, or already parsed JSON; complete: False when only the start
