@@ -82,6 +82,16 @@ static void write_agent(struct metrics *m, const struct api *a) {
         metrics_family(m, "xvmd_start_time_seconds", METRICS_GAUGE,
                        "When the agent started, in seconds since the Unix epoch.");
         metrics_double(m, a->started_realtime, NULL);
+        if (!a->vms)
+                return;
+        /* The event log (GET /v1/events). */
+        metrics_family(m, "xvmd_events_total", METRICS_COUNTER, "Events the agent recorded since it started.");
+        metrics_u64(m, events_appended(vms_events(a->vms)), NULL);
+        metrics_family(m, "xvmd_events_unstored_total", METRICS_COUNTER,
+                       "Events that could not be stored on disk when they happened (a full disk).");
+        metrics_u64(m, events_unstored(vms_events(a->vms)), NULL);
+        metrics_family(m, "xvmd_event_streams", METRICS_GAUGE, "Clients following GET /v1/events.");
+        metrics_u64(m, events_watchers(vms_events(a->vms)), NULL);
 }
 
 /* Xen's version (XENVER_version and _extraversion: two hypercalls) and

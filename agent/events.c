@@ -19,12 +19,14 @@
  * STATE/events/reserved ({"next": N, "boot_id": B}, replaced atomically and
  * synced): no seq at or past N has been handed out during boot B of the
  * host, and before one is, N moves on by EVENTS_RESERVE (a sync per
- * EVENTS_RESERVE events); a clean stop writes the exact next seq. A start
- * in another boot of the host (it may have lost power) continues at N, or
- * after the newest event read back if that is later; the numbers in between
- * are a gap that a resuming client is told of (a reset). A start in the
- * same boot (the agent was killed, the page cache kept every line it
- * wrote) continues after the newest event read back.
+ * EVENTS_RESERVE events); a clean stop writes the exact next seq
+ * ("clean": true), which the next start continues at. After a stop that
+ * was not clean, a start in another boot of the host (it may have lost
+ * power) continues at N, or after the newest event read back if that is
+ * later; the numbers in between are a gap that a resuming client is told
+ * of (a reset). A start in the same boot (the agent was killed, the page
+ * cache kept every line it wrote) continues after the newest event read
+ * back.
  *
  * A full disk: the event is held in memory and told to the watchers all the
  * same; the next append writes every event still unstored first, in order,
@@ -125,8 +127,9 @@ static const struct entry *ring_at(const struct events *e, size_t i) {
 }
 
 /* Moves the reservation past seq, if it is not already. */
-static int write_reserved(struct events *e, uint64_t next) {
-        json_t *j = json_pack("{s:I,s:s}", "next", (json_int_t) next, "boot_id", instance_boot_id());
+/* clean: next is exact (a clean stop), not a reservation ahead. */
+static int write_reserved(struct events *e, uint64_t next, bool clean) {
+        json_t *j = json_pack("{s:I,s:s,s:b}", "next", (json_int_t) next, "boot_id", instance_boot_id(), "clean", clean);
         int r = j ? json_write_atomic(e->dir_fd, "reserved", j) : -ENOMEM;
 
         json_decref(j);
@@ -138,7 +141,7 @@ static void reserve(struct events *e, uint64_t seq) {
 
         if (seq < e->reserved)
                 return;
-        r = write_reserved(e, seq + EVENTS_RESERVE);
+        r = write_reserved(e, seq + EVENTS_RESERVE, false);
         if (r >= 0) {
                 e->reserved = seq + EVENTS_RESERVE;
                 e->reserve_failing = false;
@@ -293,8 +296,13 @@ int events_open(sd_event *event, int state_fd, struct events **ret) {
         e->next = last + 1;
         j = json_read_at(e->dir_fd, "reserved");
         boot = json_string_value(json_object_get(j, "boot_id"));
-        if (json_integer_value(json_object_get(j, "next")) > 0 && (!boot || strcmp(boot, instance_boot_id()) != 0) &&
-            (uint64_t) json_integer_value(json_object_get(j, "next")) > e->next) {
+        if (json_is_true(json_object_get(j, "clean")) &&
+            (uint64_t) json_integer_value(json_object_get(j, "next")) > e->next)
+                /* A clean stop whose last events a full disk kept out of
+                 * the files: their numbers stay given out. */
+                e->next = (uint64_t) json_integer_value(json_object_get(j, "next"));
+        else if (json_integer_value(json_object_get(j, "next")) > 0 && (!boot || strcmp(boot, instance_boot_id()) != 0) &&
+                 (uint64_t) json_integer_value(json_object_get(j, "next")) > e->next) {
                 /* Another boot of the host: numbers that may have been
                  * given out, then lost with the page cache. */
                 e->next = (uint64_t) json_integer_value(json_object_get(j, "next"));
@@ -337,7 +345,7 @@ struct events *events_free(struct events *e) {
                 store_pending(e);
                 if (e->fd >= 0)
                         (void) fdatasync(e->fd);
-                if (write_reserved(e, e->next) < 0 && e->reserved == 0)
+                if (write_reserved(e, e->next, true) < 0 && e->reserved == 0)
                         log_warning("Recording the next event sequence number failed, ignoring");
         }
         e->tell = sd_event_source_disable_unref(e->tell);

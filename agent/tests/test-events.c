@@ -2,7 +2,7 @@
  * sequence numbers one apart and kept across a reopen, the ring holding the
  * newest EVENTS_KEEP, a torn last line ignored (and cut off), files rotated
  * by count with the oldest removed, a power loss's gap, a full disk (a file
- * size limit) caught up on, and readers' cursors told of a reset, of their
+ * size limit) caught up on or, at a stop, its numbers kept, and readers' cursors told of a reset, of their
  * lag and of a resume point in the future; watchers told on a later turn. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -368,6 +368,33 @@ static void test_full_disk(void **state) {
                 json_decref(event_at(f, seq));
 }
 
+/* A clean stop while the disk is full: the events it could not store are
+ * lost, but their numbers are not given out again. */
+static void test_full_disk_stop(void **state) {
+        struct fixture *f = *state;
+        struct rlimit old, lim;
+        char buf[EVENTS_LINE_MAX];
+        struct stat st;
+        uint64_t s = 2;
+
+        append(f, "g1", 1);
+        assert_int_equal(fstatat(f->dir->dfd, "events/00000000000000000001.jsonl", &st, 0), 0);
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = (rlim_t) st.st_size + 10;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        append(f, "g1", 2);
+        append(f, "g1", 3);
+        f->events = events_free(f->events);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+
+        assert_int_equal(events_open(f->event, f->dir->dfd, &f->events), 0);
+        assert_int_equal(events_next(f->events), 4);
+        assert_int_equal(events_read(f->events, &s, buf, sizeof(buf)), 0);
+        assert_int_equal(append(f, "g1", 4), 4);
+}
+
 struct counting_watch {
         struct events_watch w;
         unsigned changes, gone;
@@ -441,6 +468,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_full_disk_stop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_watchers, setup, teardown),
         };
 
