@@ -1,0 +1,147 @@
+"""GET /v1/events on real Xen: a follower sees a VM's life (created, started,
+rebooted, crashed, deleted) in order, with sequence numbers one apart;
+reconnecting after an agent restart with Last-Event-ID resumes with
+nothing lost or repeated; Server-Sent Events carry the same; bad resume
+points are refused."""
+import http.client
+import json
+import secrets
+import time
+
+import tiny
+from contract import contract
+
+
+class Stream:
+    """One GET /v1/events, read line by line (NDJSON) or event by event (SSE)."""
+
+    def __init__(self, board, since=None, last_event_id=None, sse=False):
+        self.conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+        self.path = "/v1/events" + (f"?since={since}" if since is not None else "")
+        headers = {"Authorization": f"Bearer {board.token}"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        if sse:
+            headers["Accept"] = "text/event-stream"
+        self.conn.request("GET", self.path, headers=headers)
+        self.r = self.conn.getresponse()
+        body = b"" if self.r.status == 200 else self.r.read()
+        contract().check_response("GET", self.path, self.r.status, self.r.getheaders(), body,
+                                  complete=self.r.status != 200)
+        self.status, self.body = self.r.status, body
+
+    def next(self):
+        line = self.r.readline()
+        assert line.endswith(b"\n"), f"the stream ended: {line!r}"
+        event = json.loads(line)
+        contract().check_event(event)
+        return event
+
+    def next_sse(self):
+        """(id or None, the data's object), skipping retry: and comments."""
+        ident, data = None, None
+        while True:
+            line = self.r.readline().decode()
+            assert line, "the stream ended"
+            line = line.rstrip("\n")
+            if line == "" and data is not None:
+                event = json.loads(data)
+                contract().check_event(event)
+                return ident, event
+            if line.startswith("id: "):
+                ident = line[4:]
+            elif line.startswith("data: "):
+                data = line[6:]
+
+    def until(self, pred, limit=200):
+        """The events up to and including the first for which pred holds."""
+        got = []
+        while len(got) < limit:
+            got.append(self.next())
+            if pred(got[-1]):
+                return got
+        raise AssertionError(f"not seen in {limit} events: {got[-5:]}")
+
+    def close(self):
+        self.conn.close()
+
+
+def test_a_follower_sees_a_vms_life_in_order(board):
+    s = Stream(board)
+    assert s.status == 200
+    name = f"ev-{secrets.token_hex(3)}"
+    try:
+        # A guest that reboots every second: the agent stops it as crashed
+        # (reboot_loop) at its 5th reboot within 60 s.
+        status, _, body = board.api("POST", "/vms", tiny.spec(name, "reboot", delay=1))
+        assert status == 201, body
+        got = s.until(lambda e: e.get("vm") == name and e["type"] == "vm_crashed")
+        assert board.api("DELETE", f"/vms/{name}")[0] == 204
+        got += s.until(lambda e: e.get("vm") == name and e["type"] == "vm_deleted")
+    finally:
+        s.close()
+        board.delete_vm(name)
+    seqs = [e["seq"] for e in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    mine = [(e["type"], e.get("boot")) for e in got if e.get("vm") == name]
+    assert mine[0] == ("vm_created", None) and mine[1] == ("vm_started", 1), mine
+    assert mine[-1] == ("vm_deleted", None), mine
+    crashed = [e for e in got if e.get("vm") == name and e["type"] == "vm_crashed"][0]
+    assert crashed["reason"] == "reboot_loop" and crashed["state"] == "crashed", crashed
+    # Between them: a reboot and then the start of each new boot, in order.
+    middle = mine[2:-2]
+    assert len(middle) >= 6 and len(middle) % 2 == 0, mine
+    for i in range(0, len(middle), 2):
+        boot = 2 + i // 2
+        assert middle[i] == ("vm_rebooted", boot) and middle[i + 1] == ("vm_started", boot), mine
+
+
+def test_resume_after_an_agent_restart_loses_and_repeats_nothing(board):
+    s = Stream(board)
+    name = f"ev-rs-{secrets.token_hex(3)}"
+    try:
+        status, _, body = board.api("POST", "/vms", tiny.spec(name, "idle"))
+        assert status == 201, body
+        got = s.until(lambda e: e.get("vm") == name and e["type"] == "vm_started")
+        last = got[-1]["seq"]
+        s.close()
+        # While nobody follows: a restart of the agent, and a change after it.
+        r = board.dom0("systemctl", "restart", "xvmd")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                status, headers, _ = board.request("GET", "/healthz")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the agent did not come back"
+            time.sleep(1)
+        assert board.api("POST", f"/vms/{name}/pause")[0] == 200
+        s = Stream(board, last_event_id=last)
+        after = s.until(lambda e: e.get("vm") == name and e["type"] == "vm_paused")
+        assert [e["seq"] for e in after] == list(range(last + 1, last + 1 + len(after))), after
+        started = [e for e in after if e["type"] == "agent_started"]
+        assert len(started) == 1 and started[0]["instance_id"] == headers["X-Xvmd-Instance-Id"], after
+        assert started[0]["boot_id"] == headers["X-Xvmd-Boot-Id"]
+        # The same from since=, and as Server-Sent Events.
+        s.close()
+        sse = Stream(board, since=last, sse=True)
+        assert sse.r.getheader("Content-Type").startswith("text/event-stream")
+        ident, first = sse.next_sse()
+        assert first == after[0] and ident == str(after[0]["seq"]), (ident, first, after[0])
+        sse.close()
+    finally:
+        s.close()
+        board.delete_vm(name)
+
+
+def test_bad_resume_points_are_refused(board):
+    for kw, code, field in (({"since": "abc"}, "invalid_field", "since"),
+                            ({"last_event_id": "x1"}, "invalid_field", "Last-Event-ID"),
+                            ({"since": 10 ** 15}, "out_of_range", "since")):
+        s = Stream(board, **kw)
+        body = json.loads(s.body)
+        assert s.status == 400 and body["error"]["code"] == code and body["error"]["field"] == field, (kw, body)
+        s.close()
