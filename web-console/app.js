@@ -137,28 +137,60 @@ const rows = new Map(); // VM name → { tr, stateEl, bootEl, buttons, busy }
 let pollTimer = null;
 let polling = false;
 
+// The list follows the host's event stream (GET /v1/events as Server-Sent
+// Events, with the session cookie): a VM's event, or a reset, lists the VMs
+// again at once. While the stream is not open (EventSource reconnects by
+// itself, resuming with Last-Event-ID), the list is polled instead.
+let events = null;
+let eventTimer = null;
+
+function onEvent(message) {
+  let e;
+  try {
+    e = JSON.parse(message.data);
+  } catch {
+    return;
+  }
+  if (!e.type.startsWith("vm_") && e.type !== "reset") return;
+  // A burst of events (a reboot is two) is one listing.
+  clearTimeout(eventTimer);
+  eventTimer = setTimeout(refreshVms, 50);
+}
+
 function startPolling() {
   if (polling) return;
   polling = true;
+  events = new EventSource("/v1/events");
+  events.onmessage = onEvent;
+  events.onopen = () => refreshVms(); // what happened while it was closed
+  events.onerror = () => {
+    if (events && events.readyState !== EventSource.OPEN && !pollTimer) pollTimer = setTimeout(refreshVms, POLL_MS);
+  };
   refreshVms();
 }
 
 function stopPolling() {
   polling = false;
   clearTimeout(pollTimer);
+  clearTimeout(eventTimer);
+  pollTimer = null;
+  if (events) events.close();
+  events = null;
   for (const r of rows.values()) r.tr.remove();
   rows.clear();
 }
 
 async function refreshVms() {
   clearTimeout(pollTimer);
+  pollTimer = null;
   if (!polling) return;
   try {
     renderVms(await api.vms.list());
   } catch (err) {
     if (err.status !== 401) notice(`Listing VMs: ${err.message}`);
   }
-  if (polling) pollTimer = setTimeout(refreshVms, POLL_MS);
+  // Polled only while the event stream is down.
+  if (polling && !(events && events.readyState === EventSource.OPEN)) pollTimer = setTimeout(refreshVms, POLL_MS);
 }
 
 // Two clicks for what cannot be undone: the first arms the button for 4 s.

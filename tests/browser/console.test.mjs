@@ -5,7 +5,8 @@
 //
 // (tests/browser/run sets up the npm packages and, without XVMD_URL, boots a
 // board for the test.) What a person would do: log in with the token, create
-// a VM from the board's images through the form, open its vuart console,
+// a VM from the board's images through the form, see VMs change as the
+// host's events say, open its vuart console,
 // take the writer lease and type; a second browser (its own cookie) watches
 // the same console and cannot type. Screenshots go to
 // build/test-artifacts/browser/.
@@ -173,6 +174,41 @@ test("a wrong token is refused at login", async () => {
   assert.equal(status, 401, "no session after a refused login");
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
   assert.equal(stored, "{}{}", "nothing kept in web storage");
+});
+
+test("the VM list follows the host's events, without polling", async () => {
+  const name = `web-ev-${rand}`;
+  const page = await newPage();
+  await login(page, TOKEN);
+  await page.locator("#app").waitFor();
+  let lists = 0;
+  page.on("request", (req) => {
+    if (req.method() === "GET" && new URL(req.url()).pathname === "/v1/vms") lists++;
+  });
+  try {
+    // Made behind the page's back: it shows up, running.
+    const made = await api("POST", "/v1/vms", { name, kernel: "tiny-guest", memory_mib: 32, cmdline: "mode=idle" });
+    assert.equal(made.status, 201, JSON.stringify(made.data));
+    const row = page.locator(`#vms tr[data-vm="${name}"]`);
+    await row.locator(".state[data-state=running]").waitFor({ timeout: 30000 });
+    // Idle: the page asks for nothing.
+    await page.waitForTimeout(1000);
+    const before = lists;
+    await page.waitForTimeout(6000);
+    assert.equal(lists, before, "the page listed the VMs while nothing happened (it polls)");
+    // A change elsewhere appears at once.
+    assert.equal((await api("POST", `/v1/vms/${name}/pause`)).status, 200);
+    await row.locator(".state[data-state=paused]").waitFor({ timeout: 5000 });
+    assert.equal((await api("POST", `/v1/vms/${name}/destroy`)).status, 200);
+    await row.locator(".state[data-state=stopped]").waitFor({ timeout: 5000 });
+    assert.equal((await api("DELETE", `/v1/vms/${name}`)).status, 204);
+    await row.waitFor({ state: "detached", timeout: 5000 });
+  } finally {
+    if ((await api("GET", `/v1/vms/${name}`)).status === 200) {
+      await api("POST", `/v1/vms/${name}/destroy`);
+      await api("DELETE", `/v1/vms/${name}`);
+    }
+  }
 });
 
 test("two browsers on one VM console: one writer, both see the output", async () => {
