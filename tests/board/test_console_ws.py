@@ -203,16 +203,16 @@ def log_end(board, vm, console):
 
 
 def test_stalled_viewer_does_not_slow_the_guest(board, vm):
-    """A viewer that stops reading while the guest writes 16 MiB to its PV
+    """A viewer that stops reading while the guest writes 8 MiB to its PV
     console: the log and another viewer get every byte, exactly; the stalled
     one is dealt with as api/console-websocket.md says: when it reads again
     (its socket having taken nothing for more than 5 s, and far behind), it
     is told `skipped` and moved on to the last 64 KiB of the log, and its
     stream is the log minus the skipped range. The buffers between absorb a
     few MiB (the host's socket of QEMU's user network grows to about 3 MiB),
-    well short of 16 MiB. How fast the flood goes with and without a stalled
+    well short of 8 MiB. How fast the flood goes with and without a stalled
     viewer is measured by tests/bench/console-vs-xl, not here."""
-    size = 16 * 1024 * 1024
+    size = 8 * 1024 * 1024
     end = log_end(board, vm, "pv")
     stalled = connect(board, vm, "pv", f"?from={end}",
                       sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
