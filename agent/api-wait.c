@@ -134,7 +134,7 @@ static void waiter_answer(struct api_deferred *d, struct api_response *ret) {
                 return;
         }
         api_response_json(ret, 200, json_pack("{s:I,s:I,s:o}", "offset", (json_int_t) w->match_offset, "end",
-                                              (json_int_t) w->match_end, "line", line_match_line_json(&w->m)));
+                                              (json_int_t) w->match_end, "line", line_match_line_json(&w->m, LINE_MATCH_LINE_MAX)));
 }
 
 static void waiter_free(struct api_deferred *d) {

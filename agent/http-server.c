@@ -37,6 +37,7 @@ struct http_server {
         sd_event_source *io;
         sd_event_source *timer;
         bool kick;      /* run MHD again at once (a connection was resumed) */
+        bool quiet_close; /* the next "internal error" MHD logs is a client's hang-up, closed on purpose */
         struct suspension *suspended;   /* a list */
 };
 
@@ -356,8 +357,12 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
         if (rq->deferred) {
                 /* Resumed: the deferred answer is ready, the client hung up,
                  * the daemon stops, or MHD called early. */
-                if (rq->susp.gone)
+                if (rq->susp.gone) {
+                        /* MHD closes the connection and calls it an
+                         * application error; it is the client's leaving. */
+                        s->quiet_close = true;
                         return MHD_NO; /* on_request_completed frees the deferred */
+                }
                 if (!rq->deferred_ready) {
                         suspend(&rq->susp, s, c);
                         return MHD_YES;
@@ -458,11 +463,16 @@ static void on_request_completed(void *userdata _unused_, struct MHD_Connection 
         *con_cls = NULL;
 }
 
-_printf_(2, 0) static void on_mhd_log(void *userdata _unused_, const char *format, va_list ap) {
+_printf_(2, 0) static void on_mhd_log(void *userdata, const char *format, va_list ap) {
+        struct http_server *s = userdata;
         char text[512];
         size_t n;
 
         vsnprintf(text, sizeof(text), format, ap);
+        if (s && s->quiet_close && strstr(text, "internal error")) {
+                s->quiet_close = false;
+                return;
+        }
         n = strlen(text);
         while (n > 0 && text[n - 1] == '\n')
                 text[--n] = '\0';
@@ -541,7 +551,7 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
 
         s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
                                   0, NULL, NULL, on_request, s,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_CONNECTION_LIMIT,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_CONNECTION_TIMEOUT_SEC,

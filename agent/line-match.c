@@ -54,6 +54,7 @@ void line_match_restart(struct line_match *m, uint64_t offset) {
         m->line_len = 0;
         m->line[0] = '\0';
         m->cut = false;
+        m->matched = false;
 }
 
 /* Whether the line as it stands holds the pattern; its offsets if so. A
@@ -106,8 +107,11 @@ bool line_match_take(struct line_match *m, const void *data, size_t n, uint64_t 
                 d += piece;
                 n -= piece;
                 complete = n > 0 && *d == '\n';
-                if ((piece > 0 || (complete && m->regex)) && try_line(m, complete, ret_offset, ret_end))
+                if (!m->matched && (piece > 0 || (complete && m->regex)) &&
+                    try_line(m, complete, ret_offset, ret_end)) {
+                        m->matched = true;
                         return true;
+                }
                 if (complete) {
                         /* The line ends: the next starts after its newline. */
                         m->cursor++;
@@ -119,8 +123,8 @@ bool line_match_take(struct line_match *m, const void *data, size_t n, uint64_t 
         return false;
 }
 
-json_t *line_match_line_json(const struct line_match *m) {
-        size_t n = m->line_len, o = 0;
+json_t *line_match_line_json(const struct line_match *m, size_t max) {
+        size_t n = m->line_len < max ? m->line_len : max, o = 0;
         char *text;
         json_t *j;
 

@@ -33,6 +33,7 @@ struct line_match {
         size_t line_len;
         size_t window;                          /* LINE_MATCH_LINE_MAX or LINE_MATCH_REGEX_LINE_MAX */
         bool cut;                               /* line[0] is inside a line (the window moved on) */
+        bool matched;                           /* this line matched already: it is not tried again */
 };
 
 /* pattern: 1 to LINE_MATCH_PATTERN_MAX bytes without a newline (-EINVAL
@@ -45,12 +46,15 @@ void line_match_done(struct line_match *m);
 
 /* Takes the next n bytes; true once the pattern is found, with its first
  * offset and the one after its last (the cursor then stands after the
- * match's piece). */
+ * match's piece: m->cursor minus the cursor before says how much of data
+ * was taken). A line matches once: taking more finds the next line that
+ * matches. */
 bool line_match_take(struct line_match *m, const void *data, size_t n, uint64_t *ret_offset, uint64_t *ret_end);
 
 /* The stream goes on at offset (bytes were skipped): a new line starts. */
 void line_match_restart(struct line_match *m, uint64_t offset);
 
-/* The current line as a JSON string: bytes that are not UTF-8 (and NUL)
- * become U+FFFD, a trailing CR goes. NULL without memory. */
-json_t *line_match_line_json(const struct line_match *m);
+/* The current line as a JSON string, its first max bytes at most: bytes
+ * that are not UTF-8 (and NUL) become U+FFFD, a trailing CR goes. NULL
+ * without memory. */
+json_t *line_match_line_json(const struct line_match *m, size_t max);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "line-match.h"
 #include "macro.h"
 #include "vm-spec.h"
 
@@ -172,6 +173,66 @@ static int field_disks(const json_t *v, struct vm_spec *s, struct error *err) {
         return 0;
 }
 
+static int parse_alert(const json_t *e, size_t i, struct vm_alert *a, struct error *err) {
+        const char *key, *pattern;
+        char why[128];
+        struct line_match m;
+        json_t *v;
+
+        if (!json_is_object(e))
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "alerts", i, NULL),
+                            "an alert is {\"pattern\": \"TEXT\", \"regex\": false, \"console\": \"pv\"}");
+        json_object_foreach((json_t *) (uintptr_t) e, key, v)
+                if (strcmp(key, "pattern") != 0 && strcmp(key, "regex") != 0 && strcmp(key, "console") != 0)
+                        return fail(err, ERROR_UNKNOWN_FIELD, error_field_index(err, "alerts", i, NULL),
+                                    "unknown field \"%.64s\" in an alert", key);
+        *a = (struct vm_alert) { .console = -1 };
+        v = json_object_get(e, "regex");
+        if (v && !json_is_boolean(v))
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "alerts", i, "regex"),
+                            "regex must be true or false");
+        a->regex = json_is_true(v);
+        v = json_object_get(e, "console");
+        if (v) {
+                const char *c = json_string_value(v);
+
+                if (c && strcmp(c, "pv") == 0)
+                        a->console = 0;
+                else if (c && strcmp(c, "vuart") == 0)
+                        a->console = 1;
+                else
+                        return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "alerts", i, "console"),
+                                    "console must be \"pv\" or \"vuart\" (or left out: both)");
+        }
+        pattern = json_string_value(json_object_get(e, "pattern"));
+        if (!pattern)
+                return fail(err, ERROR_MISSING_FIELD, error_field_index(err, "alerts", i, "pattern"),
+                            "an alert needs a pattern");
+        if (line_match_init(&m, pattern, a->regex, 0, why, sizeof(why)) < 0)
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "alerts", i, "pattern"), "%s", why);
+        line_match_done(&m);
+        snprintf(a->pattern, sizeof(a->pattern), "%s", pattern);
+        return 0;
+}
+
+static int field_alerts(const json_t *v, struct vm_spec *s, struct error *err) {
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v))
+                return fail(err, ERROR_INVALID_FIELD, "alerts", "alerts must be an array of {\"pattern\": ...}");
+        if (json_array_size(v) > VM_ALERTS_MAX)
+                return fail(err, ERROR_OUT_OF_RANGE, "alerts", "a VM has at most %d alerts", VM_ALERTS_MAX);
+        json_array_foreach(v, i, e) {
+                int r = parse_alert(e, i, &s->alerts[i], err);
+
+                if (r < 0)
+                        return r;
+        }
+        s->n_alerts = (unsigned) json_array_size(v);
+        return 0;
+}
+
 static int field_start(const json_t *v, struct vm_spec *s, struct error *err) {
         if (!json_is_boolean(v))
                 return fail(err, ERROR_INVALID_FIELD, "start", "start must be true or false");
@@ -231,6 +292,7 @@ static const struct field fields[] = {
         { "disks", field_disks, false, true, true },
         { "log_max_bytes", field_log_max_bytes, false, true, true },
         { "autostart", field_autostart, false, true, true },
+        { "alerts", field_alerts, false, true, true },
         { "start", field_start, false, true, false },
         { "uuid", field_uuid, true, false, true },
 };
@@ -289,7 +351,7 @@ int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err) {
 json_t *vm_spec_to_json(const struct vm_spec *s) {
         char uuid[37];
         const uint8_t *u = s->uuid;
-        json_t *disks = json_array();
+        json_t *disks = json_array(), *j;
 
         for (unsigned i = 0; disks && i < s->n_disks; i++)
                 json_array_append_new(disks, json_pack("{s:s,s:b}", "image", s->disks[i].image, "readonly",
@@ -297,11 +359,30 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
 
         snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
                  u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-        return json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid", uuid, "vcpus",
-                         (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
-                         "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
-                         "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
-                         (json_int_t) s->log_max_bytes, "autostart", s->autostart);
+        j = json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid", uuid, "vcpus",
+                      (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
+                      "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
+                      "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
+                      (json_int_t) s->log_max_bytes, "autostart", s->autostart);
+        /* Only when there are some: a spec.json without alerts stays one an
+         * older agent reads. */
+        if (j && s->n_alerts > 0) {
+                json_t *alerts = json_array();
+
+                for (unsigned i = 0; alerts && i < s->n_alerts; i++) {
+                        const struct vm_alert *a = &s->alerts[i];
+                        json_t *o = json_pack("{s:s,s:b}", "pattern", a->pattern, "regex", a->regex);
+
+                        if (o && a->console >= 0)
+                                json_object_set_new(o, "console", json_string(a->console == 0 ? "pv" : "vuart"));
+                        json_array_append_new(alerts, o);
+                }
+                if (json_object_set_new(j, "alerts", alerts) < 0) {
+                        json_decref(j);
+                        j = NULL;
+                }
+        }
+        return j;
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {

@@ -30,6 +30,16 @@ struct vm_disk {
         bool readonly;
 };
 
+/* An alert: a pattern (line-match.h) whose every matching line of a
+ * console's output becomes a console_alert event. */
+#define VM_ALERTS_MAX 8
+#define VM_ALERT_PATTERN_MAX 256
+struct vm_alert {
+        char pattern[VM_ALERT_PATTERN_MAX + 1];
+        bool regex;
+        int console;                            /* an enum vm_console, or -1: both */
+};
+
 struct vm_spec {
         char name[VM_NAME_MAX + 1];
         unsigned vcpus;
@@ -44,6 +54,8 @@ struct vm_spec {
         unsigned n_disks;
         uint64_t log_max_bytes;                 /* per console */
         bool autostart;                         /* started when the agent first starts after a host boot */
+        struct vm_alert alerts[VM_ALERTS_MAX];
+        unsigned n_alerts;
 };
 
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not

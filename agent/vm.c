@@ -254,6 +254,7 @@ void vm_free(struct vm *vm) {
                 return;
         vm->restart = sd_event_source_disable_unref(vm->restart);
         vm->resave = sd_event_source_disable_unref(vm->resave);
+        vm_alerts_stop(vm);
         /* Watchers get the last output, then learn the log is gone. */
         for (int c = 0; c < _VM_CONSOLE_MAX; c++)
                 vm->hubs[c] = console_hub_free(vm->hubs[c]);
@@ -323,6 +324,8 @@ int vm_new(struct vms *v, const struct vm_spec *spec, struct vm **ret) {
         r = open_dir_at(v->vms_fd, spec->name, &vm->dir_fd);
         if (r >= 0)
                 r = vm_open_logs(vm);
+        if (r >= 0)
+                r = vm_alerts_start(vm);
         if (r < 0) {
                 vm_free(vm);
                 return r;

@@ -38,7 +38,14 @@ struct vm {
         struct console_backend *backends[_VM_CONSOLE_MAX];
         struct console_backend_stats backends_done[_VM_CONSOLE_MAX]; /* summed over the backends that went */
         struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
+        struct vm_alert_watch *alerts[VM_ALERTS_MAX * _VM_CONSOLE_MAX]; /* vm-alerts.c */
+        unsigned n_alerts;
 };
+
+/* The spec's alerts as watchers of the consoles' hubs (vm-alerts.c), from
+ * the logs' ends on; stopped before the hubs go. */
+int vm_alerts_start(struct vm *vm);
+void vm_alerts_stop(struct vm *vm);
 
 struct vms {
         sd_event *event;

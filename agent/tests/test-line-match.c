@@ -142,7 +142,7 @@ static void test_line_json(void **state) {
         assert_int_equal(line_match_init(&m, "ok", false, 0, why, sizeof(why)), 0);
         assert_true(line_match_take(&m, text, sizeof(text) - 1, &off, &end));
         assert_int_equal(off, 11);
-        j = line_match_line_json(&m);
+        j = line_match_line_json(&m, LINE_MATCH_LINE_MAX);
         assert_non_null(j);
         /* é stays, 0xff and NUL become U+FFFD. */
         assert_string_equal(json_string_value(j), "\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd ok");

@@ -282,6 +282,50 @@ static void test_disk_round_trip(void **state) {
         json_decref(j);
 }
 
+static void test_alerts(void **state) {
+        struct error e;
+        struct vm_spec s, back;
+        json_t *j;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"Kernel panic\"},"
+                               "{\"pattern\":\"^Oops: [0-9]+\",\"regex\":true,\"console\":\"vuart\"}]}",
+                               &s, &e),
+                         0);
+        assert_int_equal(s.n_alerts, 2);
+        assert_string_equal(s.alerts[0].pattern, "Kernel panic");
+        assert_false(s.alerts[0].regex);
+        assert_int_equal(s.alerts[0].console, -1);
+        assert_true(s.alerts[1].regex);
+        assert_int_equal(s.alerts[1].console, 1);
+        j = vm_spec_to_json(&s);
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.n_alerts, 2);
+        assert_string_equal(back.alerts[1].pattern, "^Oops: [0-9]+");
+        assert_int_equal(back.alerts[1].console, 1);
+        json_decref(j);
+        /* Without alerts, the stored spec has no such field (an older agent reads it). */
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\"}", &s, &e), 0);
+        j = vm_spec_to_json(&s);
+        assert_null(json_object_get(j, "alerts"));
+        json_decref(j);
+
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":{}}", 400, "invalid_field", "alerts");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{}]}", 400, "missing_field", "alerts[0].pattern");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"\"}]}", 400, "invalid_field",
+                     "alerts[0].pattern");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"(a)\\\\1\",\"regex\":true}]}", 400,
+                     "invalid_field", "alerts[0].pattern");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"x\",\"console\":\"com1\"}]}", 400,
+                     "invalid_field", "alerts[0].console");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"x\",\"colour\":1}]}", 400,
+                     "unknown_field", "alerts[0]");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"alerts\":[{\"pattern\":\"1\"},{\"pattern\":\"2\"},"
+                     "{\"pattern\":\"3\"},{\"pattern\":\"4\"},{\"pattern\":\"5\"},{\"pattern\":\"6\"},"
+                     "{\"pattern\":\"7\"},{\"pattern\":\"8\"},{\"pattern\":\"9\"}]}",
+                     400, "out_of_range", "alerts");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names),
@@ -291,6 +335,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_fields),
                 cmocka_unit_test(test_disks),
                 cmocka_unit_test(test_disk_round_trip),
+                cmocka_unit_test(test_alerts),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

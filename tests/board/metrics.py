@@ -62,8 +62,13 @@ def prometheus_tools():
                            timeout=600, stdin=subprocess.DEVNULL)
         debs = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
         assert debs, f"apt-get download prometheus failed: {r.stderr}"
+        # Unpacked beside, then moved in whole: a half-unpacked tree is never used.
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        part = out + ".part"
+        shutil.rmtree(part, ignore_errors=True)
+        subprocess.run(["dpkg-deb", "-x", debs[0], part], check=True, timeout=300)
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run(["dpkg-deb", "-x", debs[0], out], check=True, timeout=300)
+        os.rename(part, out)
     return tools
 
 

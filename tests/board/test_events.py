@@ -145,3 +145,36 @@ def test_bad_resume_points_are_refused(board):
         body = json.loads(s.body)
         assert s.status == 400 and body["error"]["code"] == code and body["error"]["field"] == field, (kw, body)
         s.close()
+
+
+def test_an_alert_pattern_makes_an_event(board):
+    tag = secrets.token_hex(3)
+    name = f"ev-al-{tag}"
+    spec = tiny.spec(name, "echo")
+    spec["alerts"] = [{"pattern": f"PANIC-{tag}"}, {"pattern": "^oops [0-9]+$", "regex": True, "console": "vuart"}]
+    s = Stream(board)
+    try:
+        status, _, body = board.api("POST", "/vms", spec)
+        assert status == 201, body
+        assert body["spec"]["alerts"] == [{"pattern": f"PANIC-{tag}", "regex": False},
+                                          {"pattern": "^oops [0-9]+$", "regex": True, "console": "vuart"}]
+        for console in ("pv", "vuart"):
+            board.wait_log(name, console, tiny.banner(console, "echo").decode(), timeout=60)
+        for console, text in (("pv", f"x PANIC-{tag} y\noops 1\n"), ("vuart", "no oops 2\noops 3\n")):
+            status, _, _ = board.api("POST", f"/vms/{name}/consoles/{console}/input", text.encode())
+            assert status == 204
+        got = []
+        while len(got) < 2:
+            e = s.next()
+            if e["type"] == "console_alert" and e["vm"] == name:
+                got.append(e)
+        by_console = {e["console"]: e for e in got}
+        pv, vuart = by_console["pv"], by_console["vuart"]
+        assert pv["pattern"] == f"PANIC-{tag}" and pv["line"] == f"x PANIC-{tag} y" and pv["suppressed"] == 0, pv
+        assert board.whole_log(name, "pv")[pv["offset"]:pv["offset"] + 12] == f"PANIC-{tag}".encode()
+        # The regular one is the vuart's only, and its line only matched whole.
+        assert vuart["line"] == "oops 3" and vuart["regex"] is True, vuart
+        assert board.whole_log(name, "vuart")[vuart["offset"]:vuart["offset"] + 6] == b"oops 3"
+    finally:
+        s.close()
+        board.delete_vm(name)

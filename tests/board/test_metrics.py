@@ -61,7 +61,7 @@ def test_counts_are_what_the_api_says(board):
         s = metrics.scrape(board)
 
         assert s.get("xvmd_up") == 1 and s.get("xvmd_xen_up") == 1
-        assert s.get("xvmd_vm_info", vm=vm, uuid=body["uuid"]) == 1
+        assert s.get("xvmd_vm_info", vm=vm, uuid=body["spec"]["uuid"]) == 1
         assert s.get("xvmd_vm_state", vm=vm, state="running") == 1
         assert sum(v for lab, v in s.series("xvmd_vm_state").items() if ("vm", vm) in lab) == 1
         assert s.get("xvmd_vm_vcpus", vm=vm) == body["spec"]["vcpus"]

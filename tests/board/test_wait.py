@@ -69,7 +69,7 @@ def test_a_marker_after_a_reboot(board):
     with tiny.vm(board, "wait-reboot", "reboot", delay=3) as vm:
         start = log_end(board, vm, "vuart")
         # The next boot's banner: after the guest's reboot line.
-        status, _, body = wait(board, vm, "vuart", "mode=reboot", **{"from": start + 1})
+        status, _, body = wait(board, vm, "vuart", "mode=reboot", **{"from": start})
         assert status == 200, body
         log = board.whole_log(vm, "vuart")
         assert body["offset"] > start and log[body["offset"]:body["end"]] == b"mode=reboot"
@@ -121,7 +121,7 @@ def test_a_client_that_goes_away_ends_its_wait(board):
             # The agent holds 64 waits at most: the next is refused.
             deadline = time.monotonic() + 30
             while True:
-                status, _, body = wait(board, vm, "one more", timeout=1)
+                status, _, body = wait(board, vm, "pv", "one more", timeout=1)
                 if status == 503:
                     break
                 assert status == 408 and time.monotonic() < deadline, body
@@ -133,7 +133,7 @@ def test_a_client_that_goes_away_ends_its_wait(board):
         # Their clients went: so did their waits.
         deadline = time.monotonic() + 30
         while True:
-            status, _, body = wait(board, vm, "one more", timeout=1)
+            status, _, body = wait(board, vm, "pv", "one more", timeout=1)
             if status == 408:
                 break
             assert status == 503 and time.monotonic() < deadline, body
@@ -162,5 +162,5 @@ def test_the_agent_stops_cleanly_during_a_wait(board):
                 pass
             assert time.monotonic() < deadline, "the agent did not come back"
             time.sleep(1)
-        status, _, body = wait(board, vm, "ready on", timeout=5)
+        status, _, body = wait(board, vm, "pv", "ready on", timeout=5)
         assert status == 200, body

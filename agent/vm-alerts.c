@@ -1,0 +1,132 @@
+/* vm-alerts.c: a VM's alerts (its spec's "alerts"): for each alert and each
+ * console it names, a watcher of the console's hub that scans what the
+ * guest writes, from the log's end when the VM is loaded or made, and turns
+ * each line that matches into a console_alert event. A guest that prints
+ * its panic in a loop cannot fill the event log: each watcher sends at
+ * most VM_ALERT_BURST events a minute and counts the lines it held back in
+ * the next one's "suppressed". */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "console-hub.h"
+#include "console-log.h"
+#include "events.h"
+#include "line-match.h"
+#include "vm.h"
+
+#define VM_ALERT_BURST 10
+#define VM_ALERT_WINDOW_NS (60ULL * 1000 * 1000 * 1000)
+/* An event holds this much of the line (events are at most EVENTS_LINE_MAX). */
+#define VM_ALERT_LINE_MAX (EVENTS_LINE_MAX / 4)
+
+struct vm_alert_watch {
+        struct console_watch watch;
+        struct vm *vm;
+        enum vm_console console;
+        const struct vm_alert *alert;   /* in vm->spec */
+        struct line_match m;
+        uint64_t window_start_ns;       /* CLOCK_MONOTONIC */
+        unsigned in_window;
+        uint64_t suppressed;
+};
+
+static uint64_t monotonic_ns(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+static void fire(struct vm_alert_watch *a, uint64_t offset) {
+        uint64_t now = monotonic_ns();
+        json_t *j;
+
+        if (now - a->window_start_ns >= VM_ALERT_WINDOW_NS) {
+                a->window_start_ns = now;
+                a->in_window = 0;
+        }
+        if (a->in_window >= VM_ALERT_BURST) {
+                a->suppressed++;
+                return;
+        }
+        a->in_window++;
+        j = json_pack("{s:s,s:s,s:b,s:I,s:o,s:I}", "console", a->console == VM_CONSOLE_PV ? "pv" : "vuart",
+                      "pattern", a->alert->pattern, "regex", a->alert->regex, "offset", (json_int_t) offset, "line",
+                      line_match_line_json(&a->m, VM_ALERT_LINE_MAX), "suppressed", (json_int_t) a->suppressed);
+        a->suppressed = 0;
+        (void) events_append(a->vm->owner->events, "console_alert", a->vm->spec.name, j);
+}
+
+/* Scans what the log holds past the watcher's cursor. */
+static void scan(struct vm_alert_watch *a) {
+        struct console_log *log = a->vm->logs[a->console];
+        char buf[16384];
+
+        while (a->m.cursor < console_log_end(log)) {
+                uint64_t left = console_log_end(log) - a->m.cursor, off, end;
+                size_t done = 0;
+                ssize_t n;
+
+                if (a->m.cursor < console_log_start(log))
+                        line_match_restart(&a->m, console_log_start(log));
+                n = console_log_read(log, a->m.cursor, buf, left < sizeof(buf) ? (size_t) left : sizeof(buf));
+                if (n == -ENODATA) {
+                        line_match_restart(&a->m, console_log_seek_data(log, a->m.cursor));
+                        continue;
+                }
+                if (n <= 0)
+                        return; /* the log cannot be read: the next output tries again */
+                while (done < (size_t) n) {
+                        uint64_t before = a->m.cursor;
+
+                        if (!line_match_take(&a->m, buf + done, (size_t) n - done, &off, &end))
+                                break;
+                        done += (size_t) (a->m.cursor - before);
+                        fire(a, off);
+                }
+        }
+}
+
+static void on_change(struct console_watch *w, bool gone) {
+        struct vm_alert_watch *a = (struct vm_alert_watch *) ((char *) w - offsetof(struct vm_alert_watch, watch));
+
+        if (!gone)
+                scan(a);
+}
+
+int vm_alerts_start(struct vm *vm) {
+        for (unsigned i = 0; i < vm->spec.n_alerts; i++)
+                for (int c = 0; c < _VM_CONSOLE_MAX; c++) {
+                        const struct vm_alert *alert = &vm->spec.alerts[i];
+                        struct vm_alert_watch *a;
+                        char why[128];
+
+                        if (!vm->hubs[c] || (alert->console >= 0 && alert->console != c))
+                                continue;
+                        a = calloc(1, sizeof(*a));
+                        if (!a)
+                                return -ENOMEM;
+                        *a = (struct vm_alert_watch) { .vm = vm, .console = (enum vm_console) c, .alert = alert,
+                                                       .window_start_ns = monotonic_ns() };
+                        a->watch.on_change = on_change;
+                        if (line_match_init(&a->m, alert->pattern, alert->regex, console_log_end(vm->logs[c]), why,
+                                            sizeof(why)) < 0 ||
+                            console_hub_watch(vm->hubs[c], &a->watch) < 0) {
+                                line_match_done(&a->m);
+                                free(a);
+                                return -EINVAL;
+                        }
+                        vm->alerts[vm->n_alerts++] = a;
+                }
+        return 0;
+}
+
+void vm_alerts_stop(struct vm *vm) {
+        for (unsigned i = 0; i < vm->n_alerts; i++) {
+                console_hub_unwatch(&vm->alerts[i]->watch);
+                line_match_done(&vm->alerts[i]->m);
+                free(vm->alerts[i]);
+        }
+        vm->n_alerts = 0;
+}
