@@ -130,17 +130,17 @@ def test_disk_backend_and_loop_device_in_dom0(board, uvm):
     # xen-blkback took the device: it published the disk's size.
     sizes = {i["name"]: i["size"] for i in board.api("GET", "/images")[2]["images"]}
     assert int(xs_read(board, f"{be}/sectors")) * 512 == sizes[IMAGE]
-    # What it counted for the disk, as the metrics show it: U-Boot and Linux
-    # read the kernel, the initramfs and more from it.
+    # What it counted for the disk, as the metrics show it: the backend's
+    # own counts (read just after the scrape: the idle guest reads little).
     s = metrics.scrape(board)
     labels = {"vm": uvm, "disk": "xvda", "image": IMAGE}
     stats = f"/sys/bus/xen-backend/devices/vbd-{domid}-{XVDA}/statistics"
-    r = dom0(board, "cat", f"{stats}/rd_sect", f"{stats}/rd_req")
-    rd_sect, rd_req = map(int, r.stdout.split())
+    r = dom0(board, "cat", f"{stats}/rd_sect", f"{stats}/rd_req", f"{stats}/wr_sect")
+    rd_sect, rd_req, wr_sect = map(int, r.stdout.split())
     read = s.get("xvmd_vm_disk_read_bytes_total", **labels)
-    assert read > 4 * 1024 * 1024, read
-    assert read <= rd_sect * 512 and s.get("xvmd_vm_disk_reads_total", **labels) <= rd_req
-    assert s.get("xvmd_vm_disk_written_bytes_total", **labels) >= 0
+    assert read <= rd_sect * 512 < read + 1024 * 1024, (read, rd_sect)
+    assert s.get("xvmd_vm_disk_reads_total", **labels) <= rd_req
+    assert s.get("xvmd_vm_disk_written_bytes_total", **labels) <= wr_sect * 512
 
 
 def test_input_is_echoed_by_the_linux_from_the_disk(board, uvm):
