@@ -32,6 +32,7 @@ struct api_http_stats {
 
 struct api {
         const struct auth *auth;
+        const struct auth *metrics_auth;        /* GET /metrics only; NULL: none */
         struct xen *xen;
         struct host_paths paths;
         struct vms *vms;

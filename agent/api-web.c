@@ -42,6 +42,11 @@ bool api_authenticated(struct api *a, const struct api_request *req, struct api_
 
         if (auth_check(a->auth, req->authorization))
                 return true;
+        /* The scraper's token opens the metrics, and nothing else. */
+        if (a->metrics_auth && strcmp(req->path, "/metrics") == 0 &&
+            (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+            auth_check(a->metrics_auth, req->authorization))
+                return true;
         if (!req->authorization && sessions_check(a->sessions, session, api_now_usec(), NULL)) {
                 bool unsafe = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 

@@ -119,6 +119,10 @@ const char *api_boot_id(const struct api *a _unused_) {
         return instance_boot_id();
 }
 
+void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth) {
+        a->metrics_auth = metrics_auth;
+}
+
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers) {
         a->vms = vms;
         a->viewers = viewers;

@@ -121,6 +121,10 @@ const char *api_boot_id(const struct api *a);
 struct console_ws;
 /* The VMs the /v1/vms routes act on, and their consoles' websocket viewers
  * (both borrowed); without them those routes answer 503. */
+/* A second token (borrowed), good for GET /metrics only: a scraper's,
+ * which can read no VM and change nothing. NULL: none. */
+void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth);
+
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
 
 /* Pure routing. HEAD is looked up as GET. A route's path may hold "{name}"

@@ -14,6 +14,9 @@ static void help(void) {
                "                       when systemd passes a socket)\n"
                "  --token-file PATH    file holding the API bearer token, mode 0600 or\n"
                "                       stricter (default /etc/xvmd/token)\n"
+               "  --metrics-token-file PATH\n"
+               "                       a second token, good for GET /metrics only (a\n"
+               "                       Prometheus server's), mode 0600 or stricter\n"
                "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
                "  --web-dir PATH       the web console's files (default /usr/share/xvmd/web)\n"
                "  --logs-max-bytes N   all console logs together hold at most N bytes\n"
@@ -43,11 +46,12 @@ static int parse_bytes(const char *s, uint64_t *ret) {
 
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
-        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_METRICS_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
                ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+                { "metrics-token-file", required_argument, NULL, ARG_METRICS_TOKEN_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "web-dir", required_argument, NULL, ARG_WEB_DIR },
                 { "logs-max-bytes", required_argument, NULL, ARG_LOGS_MAX },
@@ -66,6 +70,9 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                         break;
                 case ARG_TOKEN_FILE:
                         config->token_file = optarg;
+                        break;
+                case ARG_METRICS_TOKEN_FILE:
+                        config->metrics_token_file = optarg;
                         break;
                 case ARG_STATE_DIR:
                         config->state_dir = optarg;

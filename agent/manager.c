@@ -22,6 +22,7 @@ struct manager {
         sd_event *event;
         sd_event_source *sigterm, *sigint;
         struct auth *auth;
+        struct auth *metrics_auth;      /* NULL: no metrics token */
         struct xen *xen;
         struct api *api;
         struct vms *vms;
@@ -97,6 +98,11 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         r = auth_new_from_file(config->token_file, &m->auth, &err);
         if (r < 0)
                 return log_error_errno(r, "Refusing to start: %s", err.message);
+        if (config->metrics_token_file) {
+                r = auth_new_from_file(config->metrics_token_file, &m->metrics_auth, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Refusing to start: the metrics token: %s", err.message);
+        }
 
         m->state_dir = strdup(config->state_dir);
         if (!m->state_dir)
@@ -128,6 +134,7 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                 r = api_new(m->auth, m->xen, &HOST_PATHS_DEFAULT, config->web_dir, &m->api);
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
+        api_set_metrics_auth(m->api, m->metrics_auth);
 
         if (config->dom0_weight > 0) {
                 unsigned old = 0;
@@ -190,6 +197,7 @@ struct manager *manager_free(struct manager *m) {
         sd_event_source_disable_unref(m->sigterm);
         sd_event_unref(m->event);
         auth_free(m->auth);
+        auth_free(m->metrics_auth);
         free(m->state_dir);
         free(m);
         return NULL;

@@ -10,6 +10,7 @@
 struct manager_config {
         const char *listen;     /* "ADDR:PORT"; unused under socket activation */
         const char *token_file;
+        const char *metrics_token_file; /* a token for GET /metrics only (a scraper's); NULL: none */
         const char *state_dir;
         const char *web_dir;    /* the web console's files */
         /* All console logs together: at most this many bytes, and this much

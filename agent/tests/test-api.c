@@ -365,6 +365,37 @@ static void test_dispatch(void **state) {
         api_response_done(&resp);
 }
 
+static void test_metrics_token(void **state) {
+        struct fixture *f = *state;
+        struct api_response resp;
+        struct auth *scraper;
+        const char *bearer = "Bearer scraper-token-0123456789";
+
+        assert_int_equal(auth_new("scraper-token-0123456789", 24, &scraper, NULL), 0);
+        /* Without it set, the scraper's token is nobody's. */
+        assert_null(admit(f, "GET", "/metrics", bearer, 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+        api_set_metrics_auth(f->api, scraper);
+        assert_non_null(admit(f, "GET", "/metrics", bearer, 0, &resp));
+        api_response_done(&resp);
+        /* It opens nothing else. */
+        assert_null(admit(f, "GET", "/v1/vms", bearer, 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+        assert_null(admit(f, "GET", "/v1/host", bearer, 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+        assert_null(admit(f, "POST", "/metrics", bearer, 0, &resp));
+        assert_int_equal(resp.status, 401);
+        api_response_done(&resp);
+        /* The API's token still opens the metrics. */
+        assert_non_null(admit(f, "GET", "/metrics", "Bearer " TOKEN, 0, &resp));
+        api_response_done(&resp);
+        api_set_metrics_auth(f->api, NULL);
+        auth_free(scraper);
+}
+
 static void test_if_match(void **state) {
         const char *tag = "\"0f1e-1\"";
 
@@ -419,6 +450,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_host_without_xen, setup, teardown),
                 cmocka_unit_test(test_if_match),
+                cmocka_unit_test_setup_teardown(test_metrics_token, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
