@@ -11,12 +11,14 @@ import websocket
 import metrics
 import tiny
 from contract import contract
+from eventstream import Stream
 
 SIZE = 12 * 1024 * 1024
 BUDGET = 4 * 1024 * 1024
 
 
 def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
+    events = Stream(board)
     with tiny.vm(board, "budget", "flood", console="pv", bytes=SIZE, delay=2, log_max_bytes=BUDGET) as vm:
         _, _, body = board.api("GET", f"/vms/{vm}")
         assert body["spec"]["log_max_bytes"] == BUDGET
@@ -64,6 +66,15 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
             assert (skipped["from"], skipped["to"]) == (0, c["log_start"])
         finally:
             ws.close()
+        # The event stream told each removal, and they add up.
+        removed = []
+        while sum(removed) < c["log_removed"]:
+            e = events.next()
+            if e["type"] == "log_removed" and e["vm"] == vm:
+                assert e["console"] == "pv" and e["reason"] == "budget", e
+                removed.append(e["bytes"])
+        events.close()
+        assert sum(removed) == c["log_removed"] and e["log_start"] == c["log_start"], (removed, e, c)
         # The metrics count the same: what the budget removed, what the viewer skipped.
         s = metrics.scrape(board)
         assert s.get("xvmd_console_log_removed_bytes_total", vm=vm, console="pv") == c["log_removed"]

@@ -2,68 +2,15 @@
 rebooted, crashed, deleted) in order, with sequence numbers one apart;
 reconnecting after an agent restart with Last-Event-ID resumes with
 nothing lost or repeated; Server-Sent Events carry the same; bad resume
-points are refused."""
+points are refused; a resume point that left the ring gets a reset; an
+alert pattern in a VM's spec makes an event."""
 import http.client
 import json
 import secrets
 import time
 
 import tiny
-from contract import contract
-
-
-class Stream:
-    """One GET /v1/events, read line by line (NDJSON) or event by event (SSE)."""
-
-    def __init__(self, board, since=None, last_event_id=None, sse=False):
-        self.conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
-        self.path = "/v1/events" + (f"?since={since}" if since is not None else "")
-        headers = {"Authorization": f"Bearer {board.token}"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        if sse:
-            headers["Accept"] = "text/event-stream"
-        self.conn.request("GET", self.path, headers=headers)
-        self.r = self.conn.getresponse()
-        body = b"" if self.r.status == 200 else self.r.read()
-        contract().check_response("GET", self.path, self.r.status, self.r.getheaders(), body,
-                                  complete=self.r.status != 200)
-        self.status, self.body = self.r.status, body
-
-    def next(self):
-        line = self.r.readline()
-        assert line.endswith(b"\n"), f"the stream ended: {line!r}"
-        event = json.loads(line)
-        contract().check_event(event)
-        return event
-
-    def next_sse(self):
-        """(id or None, the data's object), skipping retry: and comments."""
-        ident, data = None, None
-        while True:
-            line = self.r.readline().decode()
-            assert line, "the stream ended"
-            line = line.rstrip("\n")
-            if line == "" and data is not None:
-                event = json.loads(data)
-                contract().check_event(event)
-                return ident, event
-            if line.startswith("id: "):
-                ident = line[4:]
-            elif line.startswith("data: "):
-                data = line[6:]
-
-    def until(self, pred, limit=200):
-        """The events up to and including the first for which pred holds."""
-        got = []
-        while len(got) < limit:
-            got.append(self.next())
-            if pred(got[-1]):
-                return got
-        raise AssertionError(f"not seen in {limit} events: {got[-5:]}")
-
-    def close(self):
-        self.conn.close()
+from eventstream import Stream
 
 
 def test_a_follower_sees_a_vms_life_in_order(board):
@@ -175,6 +122,38 @@ def test_an_alert_pattern_makes_an_event(board):
         # The regular one is the vuart's only, and its line only matched whole.
         assert vuart["line"] == "oops 3" and vuart["regex"] is True, vuart
         assert board.whole_log(name, "vuart")[vuart["offset"]:vuart["offset"] + 6] == b"oops 3"
+    finally:
+        s.close()
+        board.delete_vm(name)
+
+
+def test_a_resume_point_that_left_the_ring_gets_a_reset(board):
+    """More events than the agent keeps (4096) pass while nobody follows:
+    coming back with the old seq gets a reset (relist), then the events
+    from the oldest held, one apart."""
+    s = Stream(board)
+    name = f"ev-reset-{secrets.token_hex(3)}"
+    try:
+        status, _, body = board.api("POST", "/vms", tiny.spec(name, "idle"))
+        assert status == 201, body
+        old = s.until(lambda e: e.get("vm") == name and e["type"] == "vm_started")[-1]["seq"]
+        s.close()
+        # An event a pause or resume: 4200 of them, on one keep-alive connection.
+        conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=60)
+        auth = {"Authorization": f"Bearer {board.token}"}
+        for i in range(4200):
+            conn.request("POST", f"/v1/vms/{name}/{'pause' if i % 2 == 0 else 'resume'}", headers=auth)
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, (i, r.status)
+        conn.close()
+        s = Stream(board, since=old)
+        reset = s.next()
+        assert reset["type"] == "reset" and reset["since"] == old and reset["next"] > old + 1, reset
+        first = s.next()
+        assert first["seq"] == reset["next"], (reset, first)
+        second = s.next()
+        assert second["seq"] == first["seq"] + 1
     finally:
         s.close()
         board.delete_vm(name)

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT
 from contract import contract
+from eventstream import Stream
 
 GUEST = {"ramdisk": "linux-initramfs", "cmdline": "console=hvc0 console=ttyAMA0", "memory_mib": 128}
 
@@ -63,6 +64,7 @@ def test_upload_replace_delete(board):
     name = "up-" + secrets.token_hex(3)
     data = os.urandom(3 * 1024 * 1024 + 17)
     digest = hashlib.sha256(data).hexdigest()
+    events = Stream(board)
 
     status, _, body = put(board, name, data)
     assert status == 201, body
@@ -85,6 +87,13 @@ def test_upload_replace_delete(board):
     status, _, body = board.api("DELETE", f"/images/{name}")
     assert status == 404 and body["error"]["code"] == "image_not_found", body
     assert not [f for f in store_listing(board) if name in f], store_listing(board)
+
+    # The event stream told each change: made, replaced (the refused one is
+    # no change), removed.
+    seen = events.until(lambda e: e["type"] == "image_removed" and e.get("image") == name)
+    events.close()
+    mine = [(e["type"], e.get("sha256"), e.get("replaced")) for e in seen if e.get("image") == name]
+    assert mine == [("image_added", digest, False), ("image_added", good, True), ("image_removed", None, None)], mine
 
 
 def test_chunked_upload(board):
