@@ -67,42 +67,35 @@ static void fail(struct waiter *w, enum error_code code, const char *message) {
         finish(w);
 }
 
+static bool on_found(void *arg, uint64_t offset, uint64_t end) {
+        struct waiter *w = arg;
+
+        w->found = true;
+        w->match_offset = offset;
+        w->match_end = end;
+        return false; /* one is all a wait wants */
+}
+
 /* Scans up to WAIT_SCAN_CHUNK of what the log holds past the cursor; more
  * waits for the next turn (scan stays on) or for the guest (it goes off). */
 static void scan_some(struct waiter *w) {
         struct console_log *log = w->watch.hub ? console_hub_log(w->watch.hub) : NULL;
-        char buf[16384];
-        size_t budget = WAIT_SCAN_CHUNK;
+        int r;
 
         if (!log) {
                 fail(w, ERROR_VM_NOT_FOUND, "the VM was deleted while waiting");
                 return;
         }
-        while (budget > 0 && w->m.cursor < console_log_end(log)) {
-                uint64_t left = console_log_end(log) - w->m.cursor;
-                ssize_t n;
-
-                if (w->m.cursor < console_log_start(log))
-                        /* Removed by the budget before it was scanned: the
-                         * line it was in is not whole any more. */
-                        line_match_restart(&w->m, console_log_start(log));
-                n = console_log_read(log, w->m.cursor, buf, left < sizeof(buf) ? (size_t) left : sizeof(buf));
-                if (n == -ENODATA) {
-                        line_match_restart(&w->m, console_log_seek_data(log, w->m.cursor));
-                        continue;
-                }
-                if (n <= 0) {
-                        fail(w, ERROR_INTERNAL, "the console's log cannot be read");
-                        return;
-                }
-                if (line_match_take(&w->m, buf, (size_t) n, &w->match_offset, &w->match_end)) {
-                        w->found = true;
-                        finish(w);
-                        return;
-                }
-                budget -= (size_t) n < budget ? (size_t) n : budget;
+        r = console_log_scan(log, &w->m, WAIT_SCAN_CHUNK, on_found, w);
+        if (w->found) {
+                finish(w);
+                return;
         }
-        (void) sd_event_source_set_enabled(w->scan, w->m.cursor < console_log_end(log) ? SD_EVENT_ON : SD_EVENT_OFF);
+        if (r < 0) {
+                fail(w, ERROR_INTERNAL, "the console's log cannot be read");
+                return;
+        }
+        (void) sd_event_source_set_enabled(w->scan, r > 0 ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
 static int on_scan(sd_event_source *s _unused_, void *userdata) {

@@ -18,6 +18,7 @@
 
 #include "console-index.h"
 #include "console-log.h"
+#include "line-match.h"
 
 #define SEGMENT_DIGITS 20 /* UINT64_MAX has 20 decimal digits */
 #define SEGMENT_SUFFIX ".log"
@@ -836,4 +837,36 @@ int console_log_rotate(struct console_log *l) {
         l->fd = fd;
         l->segments[l->n_segments++] = (struct segment) { .start = start, .size = 0 };
         return 0;
+}
+
+int console_log_scan(struct console_log *l, struct line_match *m, size_t max,
+                     bool (*on_match)(void *arg, uint64_t offset, uint64_t end), void *arg) {
+        char buf[16384];
+
+        while (max > 0 && m->cursor < console_log_end(l)) {
+                uint64_t left = console_log_end(l) - m->cursor, off, end;
+                size_t want = left < sizeof(buf) ? (size_t) left : sizeof(buf), done = 0;
+                ssize_t n;
+
+                if (m->cursor < console_log_start(l))
+                        line_match_restart(m, console_log_start(l));
+                n = console_log_read(l, m->cursor, buf, want < max ? want : max);
+                if (n == -ENODATA) {
+                        line_match_restart(m, console_log_seek_data(l, m->cursor));
+                        continue;
+                }
+                if (n <= 0)
+                        return n < 0 ? (int) n : -EIO;
+                max -= (size_t) n;
+                while (done < (size_t) n) {
+                        uint64_t before = m->cursor;
+
+                        if (!line_match_take(m, buf + done, (size_t) n - done, &off, &end))
+                                break;
+                        done += (size_t) (m->cursor - before);
+                        if (!on_match(arg, off, end))
+                                return m->cursor < console_log_end(l);
+                }
+        }
+        return m->cursor < console_log_end(l);
 }

@@ -24,6 +24,7 @@
  * Not thread-safe: one owner, e.g. the event loop. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -90,6 +91,16 @@ ssize_t console_log_read(struct console_log *l, uint64_t offset, void *buf, size
 /* The first offset >= offset that holds a byte, or end: where a reader that
  * got -ENODATA resumes. */
 uint64_t console_log_seek_data(const struct console_log *l, uint64_t offset);
+
+/* Feeds the log to a line matcher (line-match.h) from its cursor on, up to
+ * max bytes: bytes the budget removed, or a power loss took, are skipped
+ * (the matcher starts a new line there). on_match is called for each match
+ * with its offsets, and ends the scan by returning false. Returns 1 when
+ * the log holds more past the cursor, 0 when the cursor is at its end, or
+ * -errno when it cannot be read. */
+struct line_match;
+int console_log_scan(struct console_log *l, struct line_match *m, size_t max,
+                     bool (*on_match)(void *arg, uint64_t offset, uint64_t end), void *arg);
 
 /* Ends the current segment (synced to disk) and starts a new one at the
  * current end, e.g. at a guest reboot. Offsets do not change. A no-op when

@@ -6,6 +6,7 @@
  * most VM_ALERT_BURST events a minute and counts the lines it held back in
  * the next one's "suppressed". */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -58,41 +59,18 @@ static void fire(struct vm_alert_watch *a, uint64_t offset) {
         (void) events_append(a->vm->owner->events, "console_alert", a->vm->spec.name, j);
 }
 
-/* Scans what the log holds past the watcher's cursor. */
-static void scan(struct vm_alert_watch *a) {
-        struct console_log *log = a->vm->logs[a->console];
-        char buf[16384];
-
-        while (a->m.cursor < console_log_end(log)) {
-                uint64_t left = console_log_end(log) - a->m.cursor, off, end;
-                size_t done = 0;
-                ssize_t n;
-
-                if (a->m.cursor < console_log_start(log))
-                        line_match_restart(&a->m, console_log_start(log));
-                n = console_log_read(log, a->m.cursor, buf, left < sizeof(buf) ? (size_t) left : sizeof(buf));
-                if (n == -ENODATA) {
-                        line_match_restart(&a->m, console_log_seek_data(log, a->m.cursor));
-                        continue;
-                }
-                if (n <= 0)
-                        return; /* the log cannot be read: the next output tries again */
-                while (done < (size_t) n) {
-                        uint64_t before = a->m.cursor;
-
-                        if (!line_match_take(&a->m, buf + done, (size_t) n - done, &off, &end))
-                                break;
-                        done += (size_t) (a->m.cursor - before);
-                        fire(a, off);
-                }
-        }
+static bool on_match(void *arg, uint64_t offset, uint64_t end _unused_) {
+        fire(arg, offset);
+        return true;
 }
 
 static void on_change(struct console_watch *w, bool gone) {
         struct vm_alert_watch *a = (struct vm_alert_watch *) ((char *) w - offsetof(struct vm_alert_watch, watch));
 
+        /* All the guest wrote (its rate is the console's to bound); a log
+         * that cannot be read is tried again at the next output. */
         if (!gone)
-                scan(a);
+                (void) console_log_scan(a->vm->logs[a->console], &a->m, SIZE_MAX, on_match, a);
 }
 
 int vm_alerts_start(struct vm *vm) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "console-log.h"
+#include "line-match.h"
 #include "test-util.h"
 
 #define SEG0 "00000000000000000000.log"
@@ -700,6 +701,44 @@ static void test_cursor(void **state) {
         console_log_free(l);
 }
 
+static bool count_match(void *arg, uint64_t offset, uint64_t end) {
+        uint64_t *seen = arg;
+
+        seen[seen[0] + 1] = offset;
+        seen[0]++;
+        (void) end;
+        return seen[0] < 3; /* the third ends the scan */
+}
+
+static void test_scan(void **state) {
+        struct test_dir *f = *state;
+        struct console_log *l = open_log(f);
+        struct line_match m;
+        uint64_t seen[8] = { 0 };
+        char why[64];
+
+        assert_int_equal(console_log_append(l, "a PANIC\nb\nc PAN", strlen("a PANIC\nb\nc PAN")), 0);
+        assert_int_equal(console_log_rotate(l), 0);
+        /* Across a segment boundary, and a line matches once. */
+        assert_int_equal(console_log_append(l, "IC PANIC\nPANIC\nPANIC\nend", strlen("IC PANIC\nPANIC\nPANIC\nend")),
+                         0);
+        assert_int_equal(line_match_init(&m, "PANIC", false, 0, why, sizeof(why)), 0);
+        /* max bounds what one call reads. */
+        assert_int_equal(console_log_scan(l, &m, 4, count_match, seen), 1);
+        assert_int_equal(seen[0], 0);
+        assert_int_equal(console_log_scan(l, &m, SIZE_MAX, count_match, seen), 1); /* ended by the third */
+        assert_int_equal(seen[0], 3);
+        assert_int_equal(seen[1], 2);
+        assert_int_equal(seen[2], 12);
+        assert_int_equal(seen[3], 24);
+        seen[0] = 0;
+        assert_int_equal(console_log_scan(l, &m, SIZE_MAX, count_match, seen), 0);
+        assert_int_equal(seen[0], 1);
+        assert_int_equal(seen[1], 30);
+        line_match_done(&m);
+        console_log_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_empty, test_dir_setup, test_dir_teardown),
@@ -721,6 +760,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_budget_minimum, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_pool, test_dir_setup, test_dir_teardown),
                 cmocka_unit_test_setup_teardown(test_cursor, test_dir_setup, test_dir_teardown),
+                cmocka_unit_test_setup_teardown(test_scan, test_dir_setup, test_dir_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,6 +153,40 @@ class Board:
     def dom0(self, *cmd, timeout=120):
         return board_cmd("dom0", *cmd, port=self.port, timeout=timeout)
 
+    AGENT_DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test.conf"
+
+    def wait_agent(self, timeout=90):
+        """Until the agent answers again (after a restart, or systemd's
+        restart of it 5 s after a failure); the answer's headers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, headers, _ = self.request("GET", "/healthz", timeout=5)
+                if status == 200:
+                    return headers
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the agent did not come back"
+            time.sleep(1)
+
+    def restart_agent(self, extra=""):
+        """Restarts the agent with its unit's command line plus extra (a
+        drop-in; none: as the unit has it), past systemd's start limit (test
+        modules restart it often), and waits until it answers."""
+        if extra:
+            conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file "
+                    f"/etc/xvmd/token --state-dir /var/lib/xvmd {extra}\n")
+            r = self.dom0("sh", "-c", f"mkdir -p {self.AGENT_DROP_IN.rsplit('/', 1)[0]} && "
+                          f"printf '%s' '{conf}' > {self.AGENT_DROP_IN}")
+        else:
+            r = self.dom0("rm", "-f", self.AGENT_DROP_IN)
+        assert r.returncode == 0, r.stderr
+        for cmd in (("systemctl", "daemon-reload"), ("systemctl", "reset-failed", "xvmd"),
+                    ("systemctl", "restart", "xvmd")):
+            r = self.dom0(*cmd)
+            assert r.returncode == 0, r.stderr
+        return self.wait_agent()
+
     def qemu_pid(self):
         try:
             with open(os.path.join(self.state, "qemu.pid")) as f:

@@ -18,26 +18,11 @@ def journal(board):
     return r.stdout
 
 
-def wait_agent(board):
-    """Until the agent answers again (systemd restarts it 5 s after a
-    failure)."""
-    deadline = time.monotonic() + AGENT_UP_TIMEOUT
-    while True:
-        try:
-            status, _, _ = board.api("GET", "/vms", timeout=5)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the agent did not come back"
-        time.sleep(1)
-
-
 def kill9(board):
     r = board.dom0("systemctl", "kill", "--signal=KILL", "xvmd")
     assert r.returncode == 0, r.stderr
     time.sleep(1)
-    wait_agent(board)
+    board.wait_agent(AGENT_UP_TIMEOUT)
 
 
 def xl_list(board):
@@ -88,7 +73,7 @@ def test_deaths_while_the_agent_is_down_are_handled_when_it_returns(board):
         finally:
             r = board.dom0("systemctl", "start", "xvmd")
             assert r.returncode == 0, r.stderr
-        wait_agent(board)
+        board.wait_agent(AGENT_UP_TIMEOUT)
         body = board.api("GET", f"/vms/{off}")[2]
         assert body["state"] == "stopped" and body["exit_reason"] == "poweroff", body
         _, ids_after, body = board.api("GET", f"/vms/{crash}")
@@ -126,7 +111,7 @@ def test_a_running_domain_the_agent_did_not_record_is_adopted(board):
         r = board.dom0("sh", "-c", f"systemctl stop xvmd && sed -i 's/\"domid\": *[0-9]*/\"domid\": 0/' {run} && "
                        f"grep -q '\"domid\": 0' {run} && systemctl start xvmd")
         assert r.returncode == 0, r.stdout + r.stderr
-        wait_agent(board)
+        board.wait_agent(AGENT_UP_TIMEOUT)
         assert f"Domain {domid} ({owner}) is VM {owner}'s, which had not recorded it" in journal(board)
         body = board.api("GET", f"/vms/{owner}")[2]
         assert body["state"] == "running" and body["domid"] == domid, body
@@ -146,12 +131,12 @@ def test_autostart_after_a_host_boot(board):
             board.api("POST", f"/vms/{vm}/destroy")
         # An agent restart alone starts nothing.
         assert board.dom0("systemctl", "restart", "xvmd").returncode == 0
-        wait_agent(board)
+        board.wait_agent(AGENT_UP_TIMEOUT)
         assert board.api("GET", f"/vms/{auto}")[2]["state"] == "stopped"
         # After a "host boot", the autostart VM starts, the other does not.
         r = board.dom0("sh", "-c", "systemctl stop xvmd && rm /var/lib/xvmd/host.json && systemctl start xvmd")
         assert r.returncode == 0, r.stderr
-        wait_agent(board)
+        board.wait_agent(AGENT_UP_TIMEOUT)
         body = board.wait_vm(auto, lambda v: v["state"] == "running", timeout=60)
         assert body["boot_count"] == 2
         assert board.api("GET", f"/vms/{manual}")[2]["state"] == "stopped"
@@ -170,7 +155,7 @@ def test_a_log_whose_index_is_lost_says_so(board):
         assert r.returncode == 0, (r.stdout, r.stderr)
         index = r.stdout.strip()
         try:
-            wait_agent(board)
+            board.wait_agent(AGENT_UP_TIMEOUT)
             log, _, _ = board.log(vm, "pv")
             assert tiny.banner("pv", "echo") in log
             for q in ("since=-1h", "until=-1s"):
@@ -184,4 +169,4 @@ def test_a_log_whose_index_is_lost_says_so(board):
             r = board.dom0("sh", "-c", f"systemctl stop xvmd; rmdir '{index}'; systemctl reset-failed xvmd; "
                                    f"systemctl start xvmd")
             assert r.returncode == 0, r.stderr
-            wait_agent(board)
+            board.wait_agent(AGENT_UP_TIMEOUT)

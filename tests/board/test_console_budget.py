@@ -98,9 +98,6 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
         assert f"it now holds offsets {c['log_start']} to" in removals[-1]
 
 
-DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test-floor.conf"
-
-
 def free_bytes(board):
     """What the state file system has free for the agent (statfs: blocks
     available times their size; dom0's busybox df cannot name its root)."""
@@ -108,21 +105,6 @@ def free_bytes(board):
     assert r.returncode == 0, r.stderr
     blocks, size = map(int, r.stdout.split())
     return blocks * size
-
-
-def restart_agent(board, *args):
-    """Restarts the agent with its unit's command line plus args (none: as
-    the unit has it)."""
-    if args:
-        conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file /etc/xvmd/token "
-                "--state-dir /var/lib/xvmd " + " ".join(args) + "\n")
-        r = board.dom0("sh", "-c", f"mkdir -p {DROP_IN.rsplit('/', 1)[0]} && printf '%s' '{conf}' > {DROP_IN}")
-    else:
-        r = board.dom0("rm", "-f", DROP_IN)
-    assert r.returncode == 0, r.stderr
-    for cmd in (("systemctl", "daemon-reload"), ("systemctl", "restart", "xvmd")):
-        r = board.dom0(*cmd)
-        assert r.returncode == 0, r.stderr
 
 
 def test_the_free_floor_takes_from_the_chattiest_log(board):
@@ -135,7 +117,7 @@ def test_the_free_floor_takes_from_the_chattiest_log(board):
     keep_free = free_bytes(board) - margin
     budget = 8 * 1024 * 1024          # segments of 2 MiB
     n = 12 * 1024 * 1024
-    restart_agent(board, f"--logs-keep-free {keep_free}")
+    board.restart_agent(f"--logs-keep-free {keep_free}")
     try:
         r = board.dom0("journalctl", "-u", "xvmd", "-b", "-o", "cat", "--no-pager")
         limits = [line for line in r.stdout.splitlines() if line.startswith("Console logs: ")]
@@ -159,4 +141,4 @@ def test_the_free_floor_takes_from_the_chattiest_log(board):
             assert f"The console log of {vm}/pv removed its oldest" in r.stdout, r.stdout[-2000:]
             assert "the state file system's free floor" in r.stdout, r.stdout[-2000:]
     finally:
-        restart_agent(board)
+        board.restart_agent()

@@ -55,16 +55,7 @@ def test_resume_after_an_agent_restart_loses_and_repeats_nothing(board):
         # While nobody follows: a restart of the agent, and a change after it.
         r = board.dom0("systemctl", "restart", "xvmd")
         assert r.returncode == 0, r.stderr
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                status, headers, _ = board.request("GET", "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the agent did not come back"
-            time.sleep(1)
+        headers = board.wait_agent()
         assert board.api("POST", f"/vms/{name}/pause")[0] == 200
         s = Stream(board, last_event_id=last)
         after = s.until(lambda e: e.get("vm") == name and e["type"] == "vm_paused")

@@ -142,39 +142,11 @@ def test_prometheus_scrapes_the_board(board):
         assert len(q) == 1, q
 
 
-DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test-metrics-token.conf"
-
-
-def restart_agent(board, extra=""):
-    """The agent again, with its unit's command line plus extra (none: as
-    the unit has it)."""
-    if extra:
-        conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file /etc/xvmd/token "
-                f"--state-dir /var/lib/xvmd {extra}\n")
-        r = board.dom0("sh", "-c", f"mkdir -p {DROP_IN.rsplit('/', 1)[0]} && printf '%s' '{conf}' > {DROP_IN}")
-    else:
-        r = board.dom0("rm", "-f", DROP_IN)
-    assert r.returncode == 0, r.stderr
-    for cmd in (("systemctl", "daemon-reload"), ("systemctl", "reset-failed", "xvmd"),
-                ("systemctl", "restart", "xvmd")):
-        r = board.dom0(*cmd)
-        assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if board.request("GET", "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the agent did not come back"
-        time.sleep(1)
-
-
 def test_a_metrics_token_opens_the_metrics_only(board):
     scraper = secrets.token_hex(20)
     r = board.dom0("sh", "-c", f"umask 077 && printf '%s\\n' {scraper} > /etc/xvmd/metrics-token")
     assert r.returncode == 0, r.stderr
-    restart_agent(board, "--metrics-token-file /etc/xvmd/metrics-token")
+    board.restart_agent("--metrics-token-file /etc/xvmd/metrics-token")
     try:
         status, _, body = board.request("GET", "/metrics", token=scraper)
         assert status == 200 and b"xvmd_up 1" in body
@@ -185,5 +157,5 @@ def test_a_metrics_token_opens_the_metrics_only(board):
         # The API's own token opens the metrics still.
         assert board.request("GET", "/metrics")[0] == 200
     finally:
-        restart_agent(board)
+        board.restart_agent()
         board.dom0("rm", "-f", "/etc/xvmd/metrics-token")

@@ -114,30 +114,29 @@ def raw_wait(board, vm, pattern, timeout=60):
     return s
 
 
+def wait_until_status(board, vm, want, other, seconds=30):
+    """Asks for a wait of 1 s until it is answered `want` (`other` meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, _, body = wait(board, vm, "pv", "one more", timeout=1)
+        if status == want:
+            return body
+        assert status == other and time.monotonic() < deadline, body
+        time.sleep(0.5)
+
+
 def test_a_client_that_goes_away_ends_its_wait(board):
     with tiny.vm(board, "wait-away", "idle") as vm:
         socks = [raw_wait(board, vm, f"never-{i}") for i in range(64)]
         try:
             # The agent holds 64 waits at most: the next is refused.
-            deadline = time.monotonic() + 30
-            while True:
-                status, _, body = wait(board, vm, "pv", "one more", timeout=1)
-                if status == 503:
-                    break
-                assert status == 408 and time.monotonic() < deadline, body
-                time.sleep(0.5)
+            body = wait_until_status(board, vm, 503, 408)
             assert body["error"]["code"] == "too_many_followers", body
         finally:
             for s in socks:
                 s.close()
         # Their clients went: so did their waits.
-        deadline = time.monotonic() + 30
-        while True:
-            status, _, body = wait(board, vm, "pv", "one more", timeout=1)
-            if status == 408:
-                break
-            assert status == 503 and time.monotonic() < deadline, body
-            time.sleep(0.5)
+        wait_until_status(board, vm, 408, 503)
 
 
 def test_the_agent_stops_cleanly_during_a_wait(board):
@@ -153,14 +152,6 @@ def test_the_agent_stops_cleanly_during_a_wait(board):
             assert "Deactivated successfully" in r.stdout or "Stopped" in r.stdout, r.stdout[-2000:]
         finally:
             s.close()
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if board.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the agent did not come back"
-            time.sleep(1)
+        board.wait_agent()
         status, _, body = wait(board, vm, "pv", "ready on", timeout=5)
         assert status == 200, body
