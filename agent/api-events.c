@@ -177,7 +177,7 @@ void api_events_get(struct api_call *call) {
         struct events *ev = vms_events(call->api->vms);
         const char *since = api_query(call, "since"), *field = "since";
         struct event_stream *s;
-        uint64_t seq = 0;
+        uint64_t seq = 0, after;
 
         if (!since) {
                 since = api_header(call, "Last-Event-ID");
@@ -210,8 +210,14 @@ void api_events_get(struct api_call *call) {
         }
         s->base = (struct api_stream) { .read = event_stream_read, .free = event_stream_free };
         s->sse = wants_sse(api_header(call, "Accept"));
+        /* Where the stream starts, so that a client that gets no event
+         * before it reconnects resumes from there, not from the new "now":
+         * a header, and for EventSource an id with no data (it sets the
+         * last event id and dispatches nothing). */
+        after = since ? seq : events_next(ev) - 1;
         if (s->sse) {
-                int n = snprintf(s->out, sizeof(s->out), "retry: %d\n\n", EVENTS_SSE_RETRY_MSEC);
+                int n = snprintf(s->out, sizeof(s->out), "retry: %d\nid: %llu\n\n", EVENTS_SSE_RETRY_MSEC,
+                                 (unsigned long long) after);
 
                 s->out_len = n > 0 ? (size_t) n : 0;
         }
@@ -219,4 +225,5 @@ void api_events_get(struct api_call *call) {
         call->resp->stream = &s->base;
         call->resp->content_type = s->sse ? "text/event-stream" : "application/x-ndjson";
         api_response_header(call->resp, "Cache-Control", "no-store");
+        api_response_header(call->resp, "X-Xvmd-Events-After", "%llu", (unsigned long long) after);
 }

@@ -301,7 +301,7 @@ int events_open(sd_event *event, int state_fd, struct events **ret) {
                 /* A clean stop whose last events a full disk kept out of
                  * the files: their numbers stay given out. */
                 e->next = (uint64_t) json_integer_value(json_object_get(j, "next"));
-        else if (json_integer_value(json_object_get(j, "next")) > 0 && (!boot || strcmp(boot, instance_boot_id()) != 0) &&
+        else if (json_integer_value(json_object_get(j, "next")) > 0 && (!boot || !*boot || !*instance_boot_id() || strcmp(boot, instance_boot_id()) != 0) &&
                  (uint64_t) json_integer_value(json_object_get(j, "next")) > e->next) {
                 /* Another boot of the host: numbers that may have been
                  * given out, then lost with the page cache. */
@@ -479,7 +479,7 @@ uint64_t events_append(struct events *e, const char *type, const char *vm, json_
         if (j && vm)
                 json_object_set_new(j, "vm", json_string(vm));
         if (j && fields)
-                json_object_update(j, fields);
+                json_object_update_missing(j, fields); /* seq, time, type and vm are the log's */
         json_decref(fields);
         text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);

@@ -4,7 +4,10 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "http-server.h"
@@ -37,7 +40,7 @@ struct http_server {
         sd_event_source *io;
         sd_event_source *timer;
         bool kick;      /* run MHD again at once (a connection was resumed) */
-        bool quiet_close; /* the next "internal error" MHD logs is a client's hang-up, closed on purpose */
+        unsigned quiet_closes; /* connections closed for a client's hang-up, whose MHD message is not a fault */
         struct suspension *suspended;   /* a list */
 };
 
@@ -180,8 +183,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos _unused_, char *buf, size_t
         struct stream_ctx *ctx = cls;
         ssize_t n;
 
-        if (ctx->susp.gone)
+        if (ctx->susp.gone) {
+                ctx->server->quiet_closes++;
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* the client hung up */
+        }
         n = ctx->stream->read(ctx->stream, buf, max);
         if (n > 0)
                 return n;
@@ -360,7 +365,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 if (rq->susp.gone) {
                         /* MHD closes the connection and calls it an
                          * application error; it is the client's leaving. */
-                        s->quiet_close = true;
+                        s->quiet_closes++;
                         return MHD_NO; /* on_request_completed frees the deferred */
                 }
                 if (!rq->deferred_ready) {
@@ -446,6 +451,31 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
         return send_response(s, c, method, url, &resp, rq);
 }
 
+/* Every connection gets TCP keepalive: a client that vanishes without a
+ * FIN (its host lost power, a partition) is found within about two minutes
+ * even while its stream or wait is quiet, and its slot freed (the hang-up
+ * watch sees the socket's error). */
+#define HTTP_KEEPALIVE_IDLE_SEC 60
+#define HTTP_KEEPALIVE_INTERVAL_SEC 10
+#define HTTP_KEEPALIVE_COUNT 6
+
+static void on_connection(void *userdata _unused_, struct MHD_Connection *c, void **socket_context _unused_,
+                          enum MHD_ConnectionNotificationCode toe) {
+        const union MHD_ConnectionInfo *info;
+        int on = 1, idle = HTTP_KEEPALIVE_IDLE_SEC, interval = HTTP_KEEPALIVE_INTERVAL_SEC, count = HTTP_KEEPALIVE_COUNT;
+
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+                return;
+        info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!info)
+                return;
+        /* Best effort: a socket that refuses keeps working without. */
+        (void) setsockopt(info->connect_fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+        (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
+
 static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c _unused_, void **con_cls,
                                  enum MHD_RequestTerminationCode toe _unused_) {
         struct http_request *rq = *con_cls;
@@ -469,8 +499,8 @@ _printf_(2, 0) static void on_mhd_log(void *userdata, const char *format, va_lis
         size_t n;
 
         vsnprintf(text, sizeof(text), format, ap);
-        if (s && s->quiet_close && strstr(text, "internal error")) {
-                s->quiet_close = false;
+        if (s && s->quiet_closes > 0 && (strstr(text, "internal error") || strstr(text, "application error"))) {
+                s->quiet_closes--;
                 return;
         }
         n = strlen(text);
@@ -557,6 +587,7 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_CONNECTION_TIMEOUT_SEC,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 /* Whether MHD closed the socket on its way out depends on where

@@ -108,6 +108,7 @@ bool line_match_take(struct line_match *m, const void *data, size_t n, uint64_t 
                 n -= piece;
                 complete = n > 0 && *d == '\n';
                 if (!m->matched && (piece > 0 || (complete && m->regex)) &&
+                    (!m->whole_lines || complete || m->line_len == m->window) &&
                     try_line(m, complete, ret_offset, ret_end)) {
                         m->matched = true;
                         return true;

@@ -34,6 +34,7 @@ struct line_match {
         size_t window;                          /* LINE_MATCH_LINE_MAX or LINE_MATCH_REGEX_LINE_MAX */
         bool cut;                               /* line[0] is inside a line (the window moved on) */
         bool matched;                           /* this line matched already: it is not tried again */
+        bool whole_lines;                       /* tried only once whole (its newline, or a full window) */
 };
 
 /* pattern: 1 to LINE_MATCH_PATTERN_MAX bytes without a newline (-EINVAL
@@ -43,6 +44,13 @@ struct line_match {
  * starts at offset from. */
 int line_match_init(struct line_match *m, const char *pattern, bool regex, uint64_t from, char *why, size_t size);
 void line_match_done(struct line_match *m);
+
+/* Tries a line only once it is whole: its newline came, or it fills a
+ * window (an alert wants the line, not what came of it so far; a wait
+ * wants a prompt that has no newline yet, and leaves this off). */
+static inline void line_match_set_whole_lines(struct line_match *m, bool on) {
+        m->whole_lines = on;
+}
 
 /* Takes the next n bytes; true once the pattern is found, with its first
  * offset and the one after its last (the cursor then stands after the

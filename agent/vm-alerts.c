@@ -1,13 +1,16 @@
 /* vm-alerts.c: a VM's alerts (its spec's "alerts"): for each alert and each
  * console it names, a watcher of the console's hub that scans what the
  * guest writes, from the log's end when the VM is loaded or made, and turns
- * each line that matches into a console_alert event. A guest that prints
+ * each line that matches, once it is whole, into a console_alert event
+ * (with the line, so not what came of it so far). A guest that prints
  * its panic in a loop cannot fill the event log: each watcher sends at
  * most VM_ALERT_BURST events a minute and counts the lines it held back in
- * the next one's "suppressed". */
+ * the next one's "suppressed" (lines held back with no later match are
+ * not told). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "console-hub.h"
@@ -39,6 +42,22 @@ static uint64_t monotonic_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
+/* The line for the event: its first VM_ALERT_LINE_MAX bytes, fewer when
+ * escaping makes them longer in JSON (a control byte takes 6: a guest's
+ * line must not make the event too long to record). */
+static json_t *line_json(const struct line_match *m) {
+        for (size_t max = VM_ALERT_LINE_MAX;; max /= 2) {
+                json_t *j = line_match_line_json(m, max);
+                char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+                size_t n = text ? strlen(text) : 0;
+
+                free(text);
+                if (!j || n <= VM_ALERT_LINE_MAX || max < 16)
+                        return j;
+                json_decref(j);
+        }
+}
+
 static void fire(struct vm_alert_watch *a, uint64_t offset) {
         uint64_t now = monotonic_ns();
         json_t *j;
@@ -54,7 +73,7 @@ static void fire(struct vm_alert_watch *a, uint64_t offset) {
         a->in_window++;
         j = json_pack("{s:s,s:s,s:b,s:I,s:o,s:I}", "console", a->console == VM_CONSOLE_PV ? "pv" : "vuart",
                       "pattern", a->alert->pattern, "regex", a->alert->regex, "offset", (json_int_t) offset, "line",
-                      line_match_line_json(&a->m, VM_ALERT_LINE_MAX), "suppressed", (json_int_t) a->suppressed);
+                      line_json(&a->m), "suppressed", (json_int_t) a->suppressed);
         a->suppressed = 0;
         (void) events_append(a->vm->owner->events, "console_alert", a->vm->spec.name, j);
 }
@@ -89,11 +108,15 @@ int vm_alerts_start(struct vm *vm) {
                                                        .window_start_ns = monotonic_ns() };
                         a->watch.on_change = on_change;
                         if (line_match_init(&a->m, alert->pattern, alert->regex, console_log_end(vm->logs[c]), why,
-                                            sizeof(why)) < 0 ||
-                            console_hub_watch(vm->hubs[c], &a->watch) < 0) {
+                                            sizeof(why)) < 0) {
+                                free(a);
+                                return -EINVAL; /* the spec's parse took it: not expected */
+                        }
+                        line_match_set_whole_lines(&a->m, true);
+                        if (console_hub_watch(vm->hubs[c], &a->watch) < 0) {
                                 line_match_done(&a->m);
                                 free(a);
-                                return -EINVAL;
+                                return -EMFILE;
                         }
                         vm->alerts[vm->n_alerts++] = a;
                 }

@@ -228,6 +228,10 @@ static int field_alerts(const json_t *v, struct vm_spec *s, struct error *err) {
 
                 if (r < 0)
                         return r;
+                /* consoles comes before alerts in the table: it is known. */
+                if (s->alerts[i].console == 1 && !s->vuart)
+                        return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "alerts", i, "console"),
+                                    "the VM has no vuart console (consoles)");
         }
         s->n_alerts = (unsigned) json_array_size(v);
         return 0;

@@ -206,7 +206,7 @@ static void test_since_and_sse(void **state) {
 
         get(f, &sse, &resp);
         assert_true(drain(expect_stream(&resp, "text/event-stream"), buf, sizeof(buf), 4096) > 0);
-        assert_memory_equal(buf, "retry: 3000\n\nid: 2\ndata: {\"seq\":2,", 33);
+        assert_memory_equal(buf, "retry: 3000\nid: 1\n\nid: 2\ndata: {\"seq\":2,", 39);
         assert_non_null(strstr(buf, "\"vm_started\",\"vm\":\"g1\"}\n\nid: 3\ndata: {\"seq\":3,"));
         assert_memory_equal(buf + strlen(buf) - 2, "\n\n", 2);
         api_response_done(&resp);

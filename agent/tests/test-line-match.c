@@ -131,6 +131,22 @@ static void test_restart(void **state) {
         line_match_done(&m);
 }
 
+static void test_whole_lines(void **state) {
+        struct line_match m;
+        char why[64];
+        uint64_t off, end;
+
+        (void) state;
+        assert_int_equal(line_match_init(&m, "panic", false, 0, why, sizeof(why)), 0);
+        line_match_set_whole_lines(&m, true);
+        /* Found once the line is whole, with all of it. */
+        assert_false(line_match_take(&m, "Kernel panic - not", 18, &off, &end));
+        assert_true(line_match_take(&m, " syncing\nnext", 13, &off, &end));
+        assert_int_equal(off, 7);
+        assert_int_equal(m.line_len, strlen("Kernel panic - not syncing"));
+        line_match_done(&m);
+}
+
 static void test_line_json(void **state) {
         struct line_match m;
         char why[64];
@@ -157,6 +173,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_patterns),
                 cmocka_unit_test(test_long_lines),
                 cmocka_unit_test(test_restart),
+                cmocka_unit_test(test_whole_lines),
                 cmocka_unit_test(test_line_json),
         };
 

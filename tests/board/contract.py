@@ -35,7 +35,7 @@ SPEC = os.path.join(ROOT, "api", "openapi.yaml")
 # Content-Length, Connection, Transfer-Encoding, ...) are libmicrohttpd's.
 AGENT_HEADERS = {"set-cookie", "cache-control", "content-security-policy", "x-frame-options",
                  "x-content-type-options", "x-xvmd-log-start", "x-xvmd-log-end", "x-xvmd-log-skipped",
-                 "www-authenticate", "x-xvmd-instance-id", "x-xvmd-boot-id", "etag",
+                 "www-authenticate", "x-xvmd-instance-id", "x-xvmd-boot-id", "etag", "x-xvmd-events-after",
                  "upgrade", "sec-websocket-accept", "sec-websocket-version", "allow"}
 METHODS = ("get", "put", "post", "delete", "patch")
 
