@@ -155,6 +155,12 @@ class Board:
 
     AGENT_DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test.conf"
 
+    def one_flavour(self):
+        """For a test of the agent's own logic, not of the hypervisor under
+        it: run on one flavour only (the last booted), to keep CI short."""
+        if self.flavor != FLAVORS[-1]:
+            pytest.skip(f"the agent's own logic: tested on {FLAVORS[-1]}")
+
     def wait_agent(self, timeout=90):
         """Until the agent answers again (after a restart, or systemd's
         restart of it 5 s after a failure); the answer's headers."""

@@ -78,6 +78,7 @@ def test_a_marker_after_a_reboot(board):
 
 
 def test_timeout_and_bad_requests(board):
+    board.one_flavour()
     with tiny.vm(board, "wait-none", "idle") as vm:
         t0 = time.monotonic()
         status, _, body = wait(board, vm, "pv", "never printed", timeout=2)
@@ -126,6 +127,7 @@ def wait_until_status(board, vm, want, other, seconds=30):
 
 
 def test_a_client_that_goes_away_ends_its_wait(board):
+    board.one_flavour()
     with tiny.vm(board, "wait-away", "idle") as vm:
         socks = [raw_wait(board, vm, f"never-{i}") for i in range(64)]
         try:
