@@ -155,11 +155,6 @@ class Board:
 
     AGENT_DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test.conf"
 
-    def one_flavour(self):
-        """For a test of the agent's own logic, not of the hypervisor under
-        it: run on one flavour only (the last booted), to keep CI short."""
-        if self.flavor != FLAVORS[-1]:
-            pytest.skip(f"the agent's own logic: tested on {FLAVORS[-1]}")
 
     def wait_agent(self, timeout=90):
         """Until the agent answers again (after a restart, or systemd's
@@ -222,6 +217,26 @@ def board(request):
     yield b
     save_dom0_journal(b)
     board_cmd("down", port=port, timeout=180)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "one_flavour: a test of the agent's own logic, not of the hypervisor "
+                            "under it: collected for one flavour only (the last booted), to keep CI short")
+
+
+def pytest_collection_modifyitems(config, items):
+    """one_flavour tests of the other flavours are left out (deselected,
+    not skipped: they do not exist there)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.get_closest_marker("one_flavour") and params.get("board", FLAVORS[-1]) != FLAVORS[-1]:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -9,6 +9,8 @@ import json
 import secrets
 import time
 
+import pytest
+
 import tiny
 from eventstream import Stream
 
@@ -75,8 +77,8 @@ def test_resume_after_an_agent_restart_loses_and_repeats_nothing(board):
         board.delete_vm(name)
 
 
+@pytest.mark.one_flavour
 def test_bad_resume_points_are_refused(board):
-    board.one_flavour()
     for kw, code, field in (({"since": "abc"}, "invalid_field", "since"),
                             ({"last_event_id": "x1"}, "invalid_field", "Last-Event-ID"),
                             ({"since": 10 ** 15}, "out_of_range", "since")):
@@ -119,11 +121,11 @@ def test_an_alert_pattern_makes_an_event(board):
         board.delete_vm(name)
 
 
+@pytest.mark.one_flavour
 def test_a_resume_point_that_left_the_ring_gets_a_reset(board):
     """More events than the agent keeps (4096) pass while nobody follows:
     coming back with the old seq gets a reset (relist), then the events
     from the oldest held, one apart."""
-    board.one_flavour()
     s = Stream(board)
     name = f"ev-reset-{secrets.token_hex(3)}"
     try:

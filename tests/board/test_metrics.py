@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import time
 
+import pytest
 import yaml
 
 import metrics
@@ -27,8 +28,8 @@ def type_on(board, vm, console, data):
     assert status == 204, body
 
 
+@pytest.mark.one_flavour
 def test_metrics_need_the_token(board):
-    board.one_flavour()
     status, _, body = board.request("GET", "/metrics", token=None)
     assert status == 401 and body["error"]["code"] == "unauthorized", body
     status, _, body = board.request("GET", "/metrics", token="not-the-token")
@@ -143,8 +144,8 @@ def test_prometheus_scrapes_the_board(board):
         assert len(q) == 1, q
 
 
+@pytest.mark.one_flavour
 def test_a_metrics_token_opens_the_metrics_only(board):
-    board.one_flavour()
     scraper = secrets.token_hex(20)
     r = board.dom0("sh", "-c", f"umask 077 && printf '%s\\n' {scraper} > /etc/xvmd/metrics-token")
     assert r.returncode == 0, r.stderr

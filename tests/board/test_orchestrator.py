@@ -4,6 +4,8 @@ the VM's ETag keeps a stale or retried request from acting on another VM of
 the same name."""
 import secrets
 
+import pytest
+
 import tiny
 
 
@@ -41,8 +43,8 @@ def test_put_twice_is_one_vm(board):
         board.delete_vm(name)
 
 
+@pytest.mark.one_flavour
 def test_bad_put_of_a_new_vm_changes_nothing(board):
-    board.one_flavour()
     name = f"put-bad-{secrets.token_hex(3)}"
     for spec, status, code in (({"kernel": "no-such-image"}, 422, "unknown_image"),
                                ({"kernel": "tiny-guest", "memory_mib": 8}, 400, "out_of_range"),

@@ -7,6 +7,8 @@ import socket
 import time
 import urllib.parse
 
+import pytest
+
 import tiny
 
 
@@ -77,8 +79,8 @@ def test_a_marker_after_a_reboot(board):
         assert board.api("GET", f"/vms/{vm}")[2]["boot_count"] >= 2
 
 
+@pytest.mark.one_flavour
 def test_timeout_and_bad_requests(board):
-    board.one_flavour()
     with tiny.vm(board, "wait-none", "idle") as vm:
         t0 = time.monotonic()
         status, _, body = wait(board, vm, "pv", "never printed", timeout=2)
@@ -126,8 +128,8 @@ def wait_until_status(board, vm, want, other, seconds=30):
         time.sleep(0.5)
 
 
+@pytest.mark.one_flavour
 def test_a_client_that_goes_away_ends_its_wait(board):
-    board.one_flavour()
     with tiny.vm(board, "wait-away", "idle") as vm:
         socks = [raw_wait(board, vm, f"never-{i}") for i in range(64)]
         try:
