@@ -31,20 +31,6 @@ void api_console_input(struct api_call *call) {
         api_response_empty(call->resp);
 }
 
-static int parse_offset(const char *s, uint64_t *ret) {
-        uint64_t n = 0;
-
-        if (!s || !*s || strlen(s) > 20)
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
-                        return -EINVAL;
-                n = n * 10 + (uint64_t) (*s - '0');
-        }
-        *ret = n;
-        return 0;
-}
-
 /* ?from=OFFSET into *ret (the log's start if absent), or false with a 416
  * in the answer when it is past the log's end or no offset at all. An
  * offset below the log's start (its bytes removed by the budget) is taken:
@@ -54,7 +40,7 @@ static bool parse_from(struct api_call *call, struct console_log *log, uint64_t 
         uint64_t end = console_log_end(log);
 
         *ret = console_log_start(log);
-        if (from && (parse_offset(from, ret) < 0 || *ret > end)) {
+        if (from && (api_parse_u64(from, ret) < 0 || *ret > end)) {
                 api_response_error(call->resp, ERROR_OFFSET_OUT_OF_RANGE, "from",
                                    "from must be an offset of at most %llu, the log's end", (unsigned long long) end);
                 return false;
@@ -200,7 +186,7 @@ static bool parse_boot(struct api_call *call, struct console_log *log, bool *pre
         *present = v != NULL;
         if (!v)
                 return true;
-        if (parse_offset(v, &boot) < 0 || boot == 0 || boot > UINT32_MAX) {
+        if (api_parse_u64(v, &boot) < 0 || boot == 0 || boot > UINT32_MAX) {
                 api_response_error(call->resp, ERROR_INVALID_FIELD, "boot", "boot must be a boot number (1, 2, ...)");
                 return false;
         }

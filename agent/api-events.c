@@ -139,21 +139,6 @@ static void event_stream_changed(struct events_watch *w, bool gone _unused_) {
                 s->base.wake(s->base.wake_arg);
 }
 
-/* A sequence number: decimal digits only, no sign or space. */
-static int parse_seq(const char *v, uint64_t *ret) {
-        uint64_t n = 0;
-
-        if (!*v || strlen(v) > 20)
-                return -EINVAL;
-        for (; *v; v++) {
-                if (*v < '0' || *v > '9' || n > (UINT64_MAX - (uint64_t) (*v - '0')) / 10)
-                        return -EINVAL;
-                n = n * 10 + (uint64_t) (*v - '0');
-        }
-        *ret = n;
-        return 0;
-}
-
 /* Whether the Accept header names text/event-stream (with any parameters;
  * q=0 refuses it). */
 static bool wants_sse(const char *accept) {
@@ -183,7 +168,7 @@ void api_events_get(struct api_call *call) {
                 since = api_header(call, "Last-Event-ID");
                 field = "Last-Event-ID";
         }
-        if (since && parse_seq(since, &seq) < 0) {
+        if (since && api_parse_u64(since, &seq) < 0) {
                 api_response_error(call->resp, ERROR_INVALID_FIELD, field,
                                    "%s must be the seq of an event (0 for all the log holds)", field);
                 return;

@@ -71,6 +71,9 @@ typedef void (*api_handler_t)(struct api_call *call);
 /* A query-string argument or a request header by name, or NULL. */
 const char *api_query(const struct api_call *call, const char *key);
 const char *api_header(const struct api_call *call, const char *name);
+/* A request's number (an offset, a seq, seconds): 1 to 20 decimal digits,
+ * no sign or space, at most UINT64_MAX. -EINVAL otherwise (and for NULL). */
+int api_parse_u64(const char *s, uint64_t *ret);
 /* If-Match (see api.c); api_check_if_match answers 412 when it fails. */
 bool api_if_match(const char *value, const char *etag);
 bool api_check_if_match(struct api_call *call, const struct vm *vm);

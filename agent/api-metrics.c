@@ -125,11 +125,6 @@ static void write_host(struct metrics *m, struct api *a) {
         metrics_u64(m, pi.free_mib << 20, NULL);
 }
 
-static void uuid_format(const uint8_t u[16], char buf[static 37]) {
-        snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
-                 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 static void write_vms(struct metrics *m, const struct vms *vms) {
         size_t n = vms_count(vms);
         uint64_t max_bytes, keep_free, bytes, cpu_ns[VMS_MAX];
@@ -137,9 +132,9 @@ static void write_vms(struct metrics *m, const struct vms *vms) {
         metrics_family(m, "xvmd_vm_info", METRICS_GAUGE, "A VM the agent manages, with its uuid (always 1).");
         for (size_t i = 0; i < n; i++) {
                 const struct vm *vm = vms_get(vms, i);
-                char uuid[37];
+                char uuid[VM_UUID_STRING_MAX];
 
-                uuid_format(vm_get_spec(vm)->uuid, uuid);
+                vm_uuid_format(vm_get_spec(vm)->uuid, uuid);
                 metrics_u64(m, 1, "vm", vm_name(vm), "uuid", uuid, NULL);
         }
         metrics_family(m, "xvmd_vm_state", METRICS_GAUGE, "1 for the state the VM is in, 0 for the others.");

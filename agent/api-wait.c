@@ -141,20 +141,6 @@ static void waiter_free(struct api_deferred *d) {
         free(w);
 }
 
-static bool parse_uint(const char *s, uint64_t max, uint64_t *ret) {
-        uint64_t n = 0;
-
-        if (!*s || strlen(s) > 20)
-                return false;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9' || n > (UINT64_MAX - 9) / 10)
-                        return false;
-                n = n * 10 + (uint64_t) (*s - '0');
-        }
-        *ret = n;
-        return n <= max;
-}
-
 void api_console_wait(struct api_call *call) {
         const char *pattern = api_query(call, "pattern"), *regex = api_query(call, "regex");
         const char *from = api_query(call, "from"), *timeout = api_query(call, "timeout");
@@ -175,12 +161,12 @@ void api_console_wait(struct api_call *call) {
                 api_response_error(call->resp, ERROR_INVALID_FIELD, "regex", "regex must be 0 or 1");
                 return;
         }
-        if (from && (!parse_uint(from, end, &off))) {
+        if (from && (api_parse_u64(from, &off) < 0 || off > end)) {
                 api_response_error(call->resp, ERROR_OFFSET_OUT_OF_RANGE, "from",
                                    "from must be an offset of at most %llu, the log's end", (unsigned long long) end);
                 return;
         }
-        if (timeout && (!parse_uint(timeout, WAIT_TIMEOUT_MAX_SEC, &sec) || sec == 0)) {
+        if (timeout && (api_parse_u64(timeout, &sec) < 0 || sec == 0 || sec > WAIT_TIMEOUT_MAX_SEC)) {
                 api_response_error(call->resp, ERROR_OUT_OF_RANGE, "timeout", "timeout must be 1 to %d seconds",
                                    WAIT_TIMEOUT_MAX_SEC);
                 return;

@@ -213,6 +213,20 @@ const char *api_query(const struct api_call *call, const char *key) {
         return call->req->query ? call->req->query(call->req->query_ctx, key) : NULL;
 }
 
+int api_parse_u64(const char *s, uint64_t *ret) {
+        uint64_t n = 0;
+
+        if (!s || !*s || strlen(s) > 20)
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9' || n > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
+                        return -EINVAL;
+                n = n * 10 + (uint64_t) (*s - '0');
+        }
+        *ret = n;
+        return 0;
+}
+
 const char *api_header(const struct api_call *call, const char *name) {
         return call->req->header ? call->req->header(call->req->query_ctx, name) : NULL;
 }

@@ -352,17 +352,20 @@ int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err) {
         return parse(j, true, ret, err);
 }
 
+void vm_uuid_format(const uint8_t u[16], char buf[static VM_UUID_STRING_MAX]) {
+        snprintf(buf, VM_UUID_STRING_MAX, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
 json_t *vm_spec_to_json(const struct vm_spec *s) {
-        char uuid[37];
-        const uint8_t *u = s->uuid;
+        char uuid[VM_UUID_STRING_MAX];
         json_t *disks = json_array(), *j;
 
         for (unsigned i = 0; disks && i < s->n_disks; i++)
                 json_array_append_new(disks, json_pack("{s:s,s:b}", "image", s->disks[i].image, "readonly",
                                                        s->disks[i].readonly));
 
-        snprintf(uuid, sizeof(uuid), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-                 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+        vm_uuid_format(s->uuid, uuid);
         j = json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid", uuid, "vcpus",
                       (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
                       "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,

@@ -77,4 +77,7 @@ bool vm_spec_uses_image(const struct vm_spec *s, const char *name);
 
 /* The spec as stored and shown (without "start"), and back from disk. */
 json_t *vm_spec_to_json(const struct vm_spec *s);
+/* A uuid as the API writes it (8-4-4-4-12 lowercase hex); buf holds 37. */
+#define VM_UUID_STRING_MAX 37
+void vm_uuid_format(const uint8_t u[16], char buf[static VM_UUID_STRING_MAX]);
 int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err);

@@ -837,11 +837,10 @@ enum vm_exit vm_exit_reason(const struct vm *vm) {
 }
 
 void vm_etag(const struct vm *vm, char buf[static VM_ETAG_MAX]) {
-        const uint8_t *u = vm->spec.uuid;
+        char uuid[VM_UUID_STRING_MAX];
 
-        snprintf(buf, VM_ETAG_MAX, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x-%llu\"",
-                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-                 u[15], (unsigned long long) vm->generation);
+        vm_uuid_format(vm->spec.uuid, uuid);
+        snprintf(buf, VM_ETAG_MAX, "\"%s-%llu\"", uuid, (unsigned long long) vm->generation);
 }
 
 bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec) {
