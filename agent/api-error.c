@@ -19,6 +19,7 @@ static const unsigned short statuses[_ERROR_CODE_MAX] = {
         [ERROR_SPEC_UNKNOWN_CONSOLE] = 400,
         [ERROR_PAYLOAD_TOO_LARGE] = 413,
         [ERROR_UNKNOWN_IMAGE] = 422,
+        [ERROR_UNKNOWN_FIRMWARE] = 422,
         [ERROR_EXCEEDS_HOST] = 422,
         [ERROR_DIGEST_MISMATCH] = 422,
         [ERROR_NOT_FOUND] = 404,

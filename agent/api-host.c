@@ -30,6 +30,16 @@ static json_t *capacity_json(const struct vms *vms, const struct host_info *h) {
                          "vms_with_domain", (json_int_t) with_domain);
 }
 
+/* The firmware VMs may boot here ("firmware" in a VM spec): those installed. */
+static json_t *firmware_json(const struct vms *vms) {
+        json_t *a = json_array();
+
+        for (int f = VM_FIRMWARE_NONE + 1; a && vms && f < _VM_FIRMWARE_MAX; f++)
+                if (vms_have_firmware(vms, f))
+                        json_array_append_new(a, json_string(vm_firmware_name(f)));
+        return a;
+}
+
 void api_host_get(struct api_call *call) {
         struct error err = { 0 };
         struct host_info info;
@@ -40,7 +50,8 @@ void api_host_get(struct api_call *call) {
                 return;
         }
         j = host_info_to_json(&info);
-        if (j && json_object_set_new(j, "capacity", capacity_json(call->api->vms, &info)) < 0) {
+        if (j && (json_object_set_new(j, "capacity", capacity_json(call->api->vms, &info)) < 0 ||
+                  json_object_set_new(j, "firmware", firmware_json(call->api->vms)) < 0)) {
                 json_decref(j);
                 j = NULL;
         }

@@ -39,6 +39,7 @@ struct domain_config {
         const char *kernel;     /* path of an arm64 Image (or gzip'd one) */
         const char *ramdisk;    /* path, or NULL */
         const char *cmdline;    /* guest bootargs, or NULL */
+        bool acpi;              /* ACPI tables for the guest (guest-acpi.h), for UEFI firmware */
         bool vuart;             /* an emulated SBSA UART (vpl011) */
         bool stdout_vuart;      /* /chosen/stdout-path points at it */
         const struct domain_disk *disks;

@@ -17,6 +17,7 @@ static const char *const code_names[_ERROR_CODE_MAX] = {
         [ERROR_SPEC_UNKNOWN_CONSOLE] = "unknown_console",
         [ERROR_PAYLOAD_TOO_LARGE] = "payload_too_large",
         [ERROR_UNKNOWN_IMAGE] = "unknown_image",
+        [ERROR_UNKNOWN_FIRMWARE] = "unknown_firmware",
         [ERROR_EXCEEDS_HOST] = "exceeds_host",
         [ERROR_DIGEST_MISMATCH] = "digest_mismatch",
         [ERROR_NOT_FOUND] = "not_found",

@@ -30,6 +30,7 @@ enum error_code {
 
         /* Well-formed, but refers to what is not there or cannot be. */
         ERROR_UNKNOWN_IMAGE,
+        ERROR_UNKNOWN_FIRMWARE,         /* a firmware this host has not installed */
         ERROR_EXCEEDS_HOST,
         ERROR_DIGEST_MISMATCH,
         ERROR_NOT_FOUND,                /* nothing at that path */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "manager.h"
+#include "vms.h"
 
 static void help(void) {
         printf("Usage: xvmd [OPTIONS]\n"
@@ -19,6 +20,7 @@ static void help(void) {
                "                       Prometheus server's), mode 0600 or stricter\n"
                "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
                "  --web-dir PATH       the web console's files (default /usr/share/xvmd/web)\n"
+               "  --firmware-dir PATH  the firmware VMs may boot (default " VMS_FIRMWARE_DIR ")\n"
                "  --logs-max-bytes N   all console logs together hold at most N bytes\n"
                "                       (default: a quarter of the state file system; 0: no limit)\n"
                "  --logs-keep-free N   keep N bytes of the state file system free of logs\n"
@@ -46,7 +48,8 @@ static int parse_bytes(const char *s, uint64_t *ret) {
 
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
-        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_METRICS_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
+        enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_METRICS_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_FIRMWARE_DIR,
+               ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
                ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
@@ -54,6 +57,7 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                 { "metrics-token-file", required_argument, NULL, ARG_METRICS_TOKEN_FILE },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "web-dir", required_argument, NULL, ARG_WEB_DIR },
+                { "firmware-dir", required_argument, NULL, ARG_FIRMWARE_DIR },
                 { "logs-max-bytes", required_argument, NULL, ARG_LOGS_MAX },
                 { "logs-keep-free", required_argument, NULL, ARG_LOGS_FREE },
                 { "dom0-weight", required_argument, NULL, ARG_DOM0_WEIGHT },
@@ -79,6 +83,9 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                         break;
                 case ARG_WEB_DIR:
                         config->web_dir = optarg;
+                        break;
+                case ARG_FIRMWARE_DIR:
+                        config->firmware_dir = optarg;
                         break;
                 case ARG_LOGS_MAX:
                 case ARG_LOGS_FREE:

@@ -148,7 +148,7 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                                  config->dom0_weight, old, XEN_DEFAULT_WEIGHT);
         }
 
-        r = vms_new(m->event, m->state_dir, &m->vms);
+        r = vms_new(m->event, m->state_dir, config->firmware_dir, &m->vms);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the VMs in %s", m->state_dir);
         vms_set_transition_hook(m->vms, on_transition, NULL);

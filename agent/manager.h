@@ -12,6 +12,7 @@ struct manager_config {
         const char *token_file;
         const char *metrics_token_file; /* a token for GET /metrics only (a scraper's); NULL: none */
         const char *state_dir;
+        const char *firmware_dir;       /* NULL: vms.h's VMS_FIRMWARE_DIR */
         const char *web_dir;    /* the web console's files */
         /* All console logs together: at most this many bytes, and this much
          * of the state file system kept free; UINT64_MAX: the defaults

@@ -61,7 +61,44 @@ static int field_memory(const json_t *v, struct vm_spec *s, struct error *err) {
         return parse_uint(v, "memory_mib", VM_MEMORY_MIB_MIN, VM_MEMORY_MIB_MAX, &s->memory_mib, err);
 }
 
+static const char *const firmware_names[_VM_FIRMWARE_MAX] = {
+        [VM_FIRMWARE_UEFI] = "uefi",
+        [VM_FIRMWARE_UBOOT_EFI] = "uboot-efi",
+};
+
+const char *vm_firmware_name(enum vm_firmware f) {
+        return f > VM_FIRMWARE_NONE && f < _VM_FIRMWARE_MAX ? firmware_names[f] : NULL;
+}
+
+static int field_firmware(const json_t *v, struct vm_spec *s, struct error *err) {
+        if (json_is_null(v))
+                return 0;
+        if (json_is_string(v))
+                for (int f = VM_FIRMWARE_NONE + 1; f < _VM_FIRMWARE_MAX; f++)
+                        if (strcmp(json_string_value(v), firmware_names[f]) == 0) {
+                                s->firmware = f;
+                                s->acpi = f == VM_FIRMWARE_UEFI;
+                                return 0;
+                        }
+        return fail(err, ERROR_INVALID_FIELD, "firmware", "firmware must be \"uefi\", \"uboot-efi\" or null");
+}
+
+/* After firmware, whose default it overrides. */
+static int field_acpi(const json_t *v, struct vm_spec *s, struct error *err) {
+        if (!json_is_boolean(v))
+                return fail(err, ERROR_INVALID_FIELD, "acpi", "acpi must be true or false");
+        if (json_is_true(v) && s->firmware != VM_FIRMWARE_UEFI)
+                return fail(err, ERROR_INVALID_FIELD, "acpi",
+                            "acpi needs \"firmware\": \"uefi\" (only EDK2 hands ACPI tables to the OS)");
+        s->acpi = json_is_true(v);
+        return 0;
+}
+
 static int field_kernel(const json_t *v, struct vm_spec *s, struct error *err) {
+        if (json_is_null(v)) {
+                s->kernel[0] = '\0'; /* a firmware's VM, as stored */
+                return 0;
+        }
         return parse_name(v, "kernel", s->kernel, IMAGE_NAME_MAX, err);
 }
 
@@ -289,7 +326,9 @@ static const struct field fields[] = {
         { "name", field_name, true, true, true },
         { "vcpus", field_vcpus, false, true, true },
         { "memory_mib", field_memory, false, true, true },
-        { "kernel", field_kernel, true, true, true },
+        { "firmware", field_firmware, false, true, true },
+        { "acpi", field_acpi, false, true, true },
+        { "kernel", field_kernel, false, true, true },
         { "ramdisk", field_ramdisk, false, true, true },
         { "cmdline", field_cmdline, false, true, true },
         { "consoles", field_consoles, false, true, true },
@@ -340,6 +379,21 @@ static int parse(const json_t *body, bool from_disk, struct vm_spec *ret, struct
                 if (r < 0)
                         return r;
         }
+        /* A kernel, or a firmware that boots the disk's OS: one of them. */
+        if (s.firmware == VM_FIRMWARE_NONE && !s.kernel[0])
+                return fail(err, ERROR_MISSING_FIELD, "kernel", "kernel is required (or a firmware)");
+        if (s.firmware != VM_FIRMWARE_NONE) {
+                static const char *const not_with[] = { "kernel", "ramdisk", "cmdline" };
+
+                for (size_t i = 0; i < ELEMENTSOF(not_with); i++) {
+                        v = json_object_get(body, not_with[i]);
+                        if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_value(v)[0]))
+                                return fail(err, ERROR_INVALID_FIELD, not_with[i],
+                                            "a VM with firmware %s boots the OS of its first disk, which brings "
+                                            "its own; %s is not for it",
+                                            vm_firmware_name(s.firmware), not_with[i]);
+                }
+        }
         *ret = s;
         return 0;
 }
@@ -366,8 +420,9 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
                                                        s->disks[i].readonly));
 
         vm_uuid_format(s->uuid, uuid);
-        j = json_pack("{s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid", uuid, "vcpus",
-                      (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "kernel", s->kernel,
+        j = json_pack("{s:s,s:s,s:I,s:I,s:s?,s:b,s:s?,s:o,s:s,s:[s*s*],s:o*,s:I,s:b}", "name", s->name, "uuid",
+                      uuid, "vcpus", (json_int_t) s->vcpus, "memory_mib", (json_int_t) s->memory_mib, "firmware",
+                      vm_firmware_name(s->firmware), "acpi", s->acpi, "kernel", s->kernel[0] ? s->kernel : NULL,
                       "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
                       "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
                       (json_int_t) s->log_max_bytes, "autostart", s->autostart);
@@ -393,7 +448,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
 }
 
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {
-        if (strcmp(s->kernel, name) == 0 || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0))
+        if ((s->kernel[0] && strcmp(s->kernel, name) == 0) || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0))
                 return true;
         for (unsigned i = 0; i < s->n_disks; i++)
                 if (strcmp(s->disks[i].image, name) == 0)

@@ -24,6 +24,19 @@
 #define VM_LOG_MAX_BYTES_MIN (64ULL * 1024)
 #define VM_LOG_MAX_BYTES_MAX (1024ULL * 1024 * 1024)
 
+/* What the guest's vCPU runs first: the kernel image of the spec (direct
+ * boot), or UEFI firmware installed with the agent, which boots the OS of
+ * the VM's first disk (a GPT disk with an EFI System Partition). */
+enum vm_firmware {
+        VM_FIRMWARE_NONE,
+        VM_FIRMWARE_UEFI,               /* "uefi": EDK2's ArmVirtXen */
+        VM_FIRMWARE_UBOOT_EFI,          /* "uboot-efi": U-Boot's xenguest board, its EFI loader */
+        _VM_FIRMWARE_MAX,
+};
+/* A firmware's name in the API and its file's in the firmware directory;
+ * NULL for VM_FIRMWARE_NONE. */
+const char *vm_firmware_name(enum vm_firmware f);
+
 /* A PV disk: an image from the store, seen by the guest as xvd<a + index>. */
 struct vm_disk {
         char image[IMAGE_NAME_MAX + 1];
@@ -44,9 +57,11 @@ struct vm_spec {
         char name[VM_NAME_MAX + 1];
         unsigned vcpus;
         unsigned memory_mib;
-        char kernel[IMAGE_NAME_MAX + 1];
+        enum vm_firmware firmware;
+        bool acpi;                              /* guest ACPI tables (only with "uefi", its default) */
+        char kernel[IMAGE_NAME_MAX + 1];        /* "" with a firmware */
         char ramdisk[IMAGE_NAME_MAX + 1];       /* "" for none */
-        char cmdline[VM_CMDLINE_MAX + 1];
+        char cmdline[VM_CMDLINE_MAX + 1];       /* "" with a firmware */
         bool vuart;                             /* the PV console always exists */
         bool start;                             /* only in requests */
         uint8_t uuid[16];
@@ -65,7 +80,11 @@ bool spec_name_is_valid(const char *s, size_t max);
 /* Parses and checks a POST /v1/vms body. Unknown fields are refused (a typo
  * must not be silently ignored). Defaults: vcpus 1, memory_mib 256,
  * consoles ["pv","vuart"], cmdline "", ramdisk none, disks none, start true,
- * autostart false.
+ * autostart false, no firmware.
+ * A VM has a kernel or a "firmware" ("uefi", "uboot-efi"), never both: with
+ * a firmware, kernel, ramdisk and cmdline are refused (the OS on the disk
+ * brings its own). "acpi" (guest ACPI tables beside the device tree) is
+ * only for "uefi", and its default there.
  * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
  * false}; an image may appear once. log_max_bytes (each console's log
  * budget) defaults to VM_LOG_MAX_BYTES_DEFAULT, also for a spec stored

@@ -402,7 +402,8 @@ int vm_start(struct vm *vm, struct error *err) {
                 .memory_mib = vm->spec.memory_mib,
                 .kernel = kernel,
                 .ramdisk = vm->spec.ramdisk[0] ? ramdisk : NULL,
-                .cmdline = vm->spec.cmdline,
+                .cmdline = vm->spec.firmware == VM_FIRMWARE_NONE ? vm->spec.cmdline : NULL,
+                .acpi = vm->spec.acpi,
                 .vuart = vm->spec.vuart,
                 .disks = disks,
                 .n_disks = vm->spec.n_disks,
@@ -416,10 +417,9 @@ int vm_start(struct vm *vm, struct error *err) {
         if (r < 0)
                 return r;
         memcpy(c.uuid, vm->spec.uuid, sizeof(c.uuid));
-        if (vms_image_path(v, vm->spec.kernel, kernel, sizeof(kernel)) < 0)
-                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "kernel", "no image %s", vm->spec.kernel);
-        if (vm->spec.ramdisk[0] && vms_image_path(v, vm->spec.ramdisk, ramdisk, sizeof(ramdisk)) < 0)
-                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "ramdisk", "no image %s", vm->spec.ramdisk);
+        r = vms_check_boot(v, &vm->spec, kernel, ramdisk, err);
+        if (r < 0)
+                return r;
         r = vms_check_disks(v, vm, &vm->spec, true, err);
         if (r < 0)
                 return r;

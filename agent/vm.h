@@ -51,6 +51,7 @@ struct vms {
         sd_event *event;
         int vms_fd, images_fd;
         char images_dir[PATH_MAX];      /* for the disks' `params` */
+        char firmware_dir[PATH_MAX];
         struct domain_toolstack *ts;    /* NULL without Xen */
         int state_fd;                   /* STATE, for the logs' pool */
         struct console_log_pool *logs;  /* every console log: their total budget and free floor */
@@ -93,6 +94,12 @@ void vm_domain_changed(struct vm *vm);
 /* The image's path as the toolstack opens it (through the store's fd), or
  * -ENOENT if it is not a regular file of the store. */
 int vms_image_path(struct vms *v, const char *name, char *buf, size_t size);
+/* The path of firmware f's file (which must exist), as vms_image_path(). */
+int vms_firmware_path(const struct vms *v, enum vm_firmware f, char *buf, size_t size);
+/* The kernel (or firmware) and ramdisk a spec boots exist: unknown_image
+ * or unknown_firmware naming the field otherwise. Paths into kernel and
+ * ramdisk (PATH_MAX each; ramdisk "" for none), either may be NULL. */
+int vms_check_boot(struct vms *v, const struct vm_spec *s, char *kernel, char *ramdisk, struct error *err);
 /* Every disk's image exists, and, when the VM is starting, none is used by
  * another running VM in a way that clashes (a writable disk is its image's
  * only user). self is the VM itself (NULL while it is being made). */

@@ -23,6 +23,45 @@ int vms_image_path(struct vms *v, const char *name, char *buf, size_t size) {
         return 0;
 }
 
+int vms_firmware_path(const struct vms *v, enum vm_firmware f, char *buf, size_t size) {
+        const char *name = vm_firmware_name(f);
+        struct stat st;
+
+        if (!name || (size_t) snprintf(buf, size, "%s/%s", v->firmware_dir, name) >= size)
+                return -ENOENT;
+        if (stat(buf, &st) < 0 || !S_ISREG(st.st_mode))
+                return -ENOENT;
+        return 0;
+}
+
+bool vms_have_firmware(const struct vms *v, enum vm_firmware f) {
+        char path[PATH_MAX];
+
+        return vms_firmware_path(v, f, path, sizeof(path)) == 0;
+}
+
+int vms_check_boot(struct vms *v, const struct vm_spec *s, char *kernel, char *ramdisk, struct error *err) {
+        char k[PATH_MAX], r[PATH_MAX];
+
+        if (!kernel)
+                kernel = k;
+        if (!ramdisk)
+                ramdisk = r;
+        ramdisk[0] = '\0';
+        if (s->firmware != VM_FIRMWARE_NONE) {
+                if (vms_firmware_path(v, s->firmware, kernel, PATH_MAX) < 0)
+                        return error_set(err, -ENOENT, ERROR_UNKNOWN_FIRMWARE, "firmware",
+                                         "this host has no firmware %s installed (GET /v1/host lists what it has)",
+                                         vm_firmware_name(s->firmware));
+                return 0;
+        }
+        if (vms_image_path(v, s->kernel, kernel, PATH_MAX) < 0)
+                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "kernel", "no image %s", s->kernel);
+        if (s->ramdisk[0] && vms_image_path(v, s->ramdisk, ramdisk, PATH_MAX) < 0)
+                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "ramdisk", "no image %s", s->ramdisk);
+        return 0;
+}
+
 /* The running VM other than self whose disks clash with disk d: one that
  * uses d's image with either of the two disks writable. */
 static const struct vm *image_clash(const struct vms *v, const struct vm *self, const struct vm_disk *d) {

@@ -121,7 +121,6 @@ static int check_host(struct vms *v, const struct vm_spec *s, struct error *err)
 
 int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struct error *err) {
         struct vm_spec s = *spec;
-        char path[PATH_MAX];
         sd_id128_t uuid;
         struct vm *vm;
         json_t *j;
@@ -131,12 +130,11 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
                 return error_set(err, -EEXIST, ERROR_ALREADY_EXISTS, "name", "a VM named %s exists", s.name);
         if (v->n >= VMS_MAX)
                 return error_set(err, -ENOSPC, ERROR_TOO_MANY_VMS, NULL, "this host keeps at most %d VMs", VMS_MAX);
-        if (vms_image_path(v, s.kernel, path, sizeof(path)) < 0)
-                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "kernel", "no image %s", s.kernel);
-        if (s.ramdisk[0] && vms_image_path(v, s.ramdisk, path, sizeof(path)) < 0)
-                return error_set(err, -ENOENT, ERROR_UNKNOWN_IMAGE, "ramdisk", "no image %s", s.ramdisk);
-        /* A VM that would not start for a busy disk is not made either. */
-        r = vms_check_disks(v, NULL, &s, s.start, err);
+        /* A VM that would not start for a missing image or a busy disk is
+         * not made either. */
+        r = vms_check_boot(v, &s, NULL, NULL, err);
+        if (r >= 0)
+                r = vms_check_disks(v, NULL, &s, s.start, err);
         if (r >= 0)
                 r = check_host(v, &s, err);
         if (r < 0)
@@ -387,7 +385,7 @@ void vms_log_limits(const struct vms *v, uint64_t *max_bytes, uint64_t *keep_fre
         *bytes = console_log_pool_bytes(v->logs);
 }
 
-int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
+int vms_new(sd_event *event, const char *state_dir, const char *firmware_dir, struct vms **ret) {
         struct vms *v = calloc(1, sizeof(*v));
         uint64_t max_bytes, keep_free;
         int state_fd, r;
@@ -396,7 +394,9 @@ int vms_new(sd_event *event, const char *state_dir, struct vms **ret) {
                 return -ENOMEM;
         v->event = sd_event_ref(event);
         v->vms_fd = v->images_fd = v->state_fd = -1;
-        if ((size_t) snprintf(v->images_dir, sizeof(v->images_dir), "%s/images", state_dir) >= sizeof(v->images_dir)) {
+        if ((size_t) snprintf(v->firmware_dir, sizeof(v->firmware_dir), "%s",
+                              firmware_dir ? firmware_dir : VMS_FIRMWARE_DIR) >= sizeof(v->firmware_dir) ||
+            (size_t) snprintf(v->images_dir, sizeof(v->images_dir), "%s/images", state_dir) >= sizeof(v->images_dir)) {
                 r = -ENAMETOOLONG;
                 goto fail;
         }

@@ -39,7 +39,9 @@ enum vm_console {
 
 #define VMS_MAX 64
 
-int vms_new(sd_event *event, const char *state_dir, struct vms **ret);
+/* The VMs kept in STATE_DIR/vms, their images in STATE_DIR/images, the
+ * firmware they may boot in firmware_dir (NULL: VMS_FIRMWARE_DIR). */
+int vms_new(sd_event *event, const char *state_dir, const char *firmware_dir, struct vms **ret);
 /* The event loop the VMs run on (the front end's timers go on it too). */
 sd_event *vms_event(const struct vms *v);
 struct vms *vms_free(struct vms *v);
@@ -61,6 +63,12 @@ void vms_log_limits(const struct vms *v, uint64_t *max_bytes, uint64_t *keep_fre
  * vm_transition(), before it calls the hook. */
 typedef void (*vm_transition_hook_t)(struct vm *vm, enum vm_state from, enum vm_event event, void *userdata);
 void vms_set_transition_hook(struct vms *v, vm_transition_hook_t hook, void *userdata);
+
+/* The directory of the firmware files VMs may boot (vm-spec.h's
+ * vm_firmware_name() is each file's name), unless vms_new() is given one. */
+#define VMS_FIRMWARE_DIR "/usr/share/xvmd/firmware"
+/* Whether firmware f is installed (a regular file in that directory). */
+bool vms_have_firmware(const struct vms *v, enum vm_firmware f);
 
 struct vm *vms_find(struct vms *v, const char *name);
 

@@ -22,7 +22,7 @@ VM = {
     "name": "g1", "state": "running", "domid": 3, "boot_count": 1, "generation": 1, "exit_reason": "reboot",
     "last_exit": {"reason": "reboot", "time": "2026-12-01T09:50:17.123Z", "boot": 1},
     "spec": {"name": "g1", "uuid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "vcpus": 1, "memory_mib": 128,
-             "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": [],
+             "firmware": None, "acpi": False, "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": [],
              "log_max_bytes": 16777216, "autostart": False},
     "consoles": {"pv": {"state": "connected", "log_start": 4, "log_end": 10, "log_bytes": 6, "log_max_bytes": 16777216, "log_removed": 4,
                         "connected": True},

@@ -59,7 +59,7 @@ static int setup(void **state) {
         assert_int_equal(sd_event_new(&f->event), 0);
         assert_int_equal(auth_new(TOKEN, strlen(TOKEN), &f->auth, NULL), 0);
         assert_int_equal(xen_new(&f->xen), 0);
-        assert_int_equal(vms_new(f->event, f->dir->tmp, &f->vms), 0);
+        assert_int_equal(vms_new(f->event, f->dir->tmp, NULL, &f->vms), 0);
         assert_int_equal(api_new(f->auth, f->xen, &HOST_PATHS_DEFAULT, NULL, &f->api), 0);
         api_set_vms(f->api, f->vms, NULL);
         *state = f;

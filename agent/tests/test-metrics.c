@@ -219,7 +219,7 @@ static int scrape_setup(void **state) {
         assert_non_null(f);
         assert_int_equal(test_dir_setup((void **) &f->dir), 0);
         assert_int_equal(sd_event_new(&f->event), 0);
-        assert_int_equal(vms_new(f->event, f->dir->tmp, &f->vms), 0);
+        assert_int_equal(vms_new(f->event, f->dir->tmp, NULL, &f->vms), 0);
         fd = openat(f->dir->dfd, "images/kernel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
         close(fd);

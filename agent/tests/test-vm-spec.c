@@ -326,6 +326,60 @@ static void test_alerts(void **state) {
                      400, "out_of_range", "alerts");
 }
 
+/* A firmware instead of a kernel: what it allows, its ACPI default, and the
+ * round trip through disk (kernel null, firmware named). */
+static void test_firmware(void **state) {
+        struct error e;
+        struct vm_spec s, back;
+        json_t *j;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"firmware\":\"uefi\",\"disks\":[{\"image\":\"os\"}]}", &s, &e), 0);
+        assert_int_equal(s.firmware, VM_FIRMWARE_UEFI);
+        assert_true(s.acpi);
+        assert_string_equal(s.kernel, "");
+        assert_false(vm_spec_uses_image(&s, ""));
+        assert_true(vm_spec_uses_image(&s, "os"));
+        assert_int_equal(parse("{\"name\":\"g\",\"firmware\":\"uefi\",\"acpi\":false}", &s, &e), 0);
+        assert_false(s.acpi);
+        assert_int_equal(parse("{\"name\":\"g\",\"firmware\":\"uboot-efi\",\"cmdline\":\"\",\"ramdisk\":null}", &s,
+                               &e),
+                         0);
+        assert_int_equal(s.firmware, VM_FIRMWARE_UBOOT_EFI);
+        assert_false(s.acpi);
+        assert_string_equal(vm_firmware_name(s.firmware), "uboot-efi");
+        assert_null(vm_firmware_name(VM_FIRMWARE_NONE));
+
+        j = vm_spec_to_json(&s);
+        assert_true(json_is_null(json_object_get(j, "kernel")));
+        assert_string_equal(json_string_value(json_object_get(j, "firmware")), "uboot-efi");
+        assert_true(json_is_false(json_object_get(j, "acpi")));
+        json_object_set_new(j, "uuid", json_string("00112233-4455-6677-8899-aabbccddeeff"));
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.firmware, VM_FIRMWARE_UBOOT_EFI);
+        assert_string_equal(back.kernel, "");
+        json_decref(j);
+
+        /* A direct kernel boot shows firmware null and acpi false. */
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\"}", &s, &e), 0);
+        j = vm_spec_to_json(&s);
+        assert_true(json_is_null(json_object_get(j, "firmware")));
+        assert_true(json_is_false(json_object_get(j, "acpi")));
+        json_decref(j);
+
+        expect_error("{\"name\":\"g\",\"firmware\":\"bios\"}", 400, "invalid_field", "firmware");
+        expect_error("{\"name\":\"g\",\"firmware\":1}", 400, "invalid_field", "firmware");
+        expect_error("{\"name\":\"g\",\"firmware\":\"uefi\",\"kernel\":\"k\"}", 400, "invalid_field", "kernel");
+        expect_error("{\"name\":\"g\",\"firmware\":\"uefi\",\"ramdisk\":\"r\"}", 400, "invalid_field", "ramdisk");
+        expect_error("{\"name\":\"g\",\"firmware\":\"uefi\",\"cmdline\":\"quiet\"}", 400, "invalid_field",
+                     "cmdline");
+        expect_error("{\"name\":\"g\",\"firmware\":\"uboot-efi\",\"acpi\":true}", 400, "invalid_field", "acpi");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"acpi\":true}", 400, "invalid_field", "acpi");
+        expect_error("{\"name\":\"g\",\"firmware\":\"uefi\",\"acpi\":1}", 400, "invalid_field", "acpi");
+        expect_error("{\"name\":\"g\",\"firmware\":null}", 400, "missing_field", "kernel");
+        expect_error("{\"name\":\"g\",\"kernel\":null}", 400, "missing_field", "kernel");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names),
@@ -336,6 +390,7 @@ int main(void) {
                 cmocka_unit_test(test_disks),
                 cmocka_unit_test(test_disk_round_trip),
                 cmocka_unit_test(test_alerts),
+                cmocka_unit_test(test_firmware),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

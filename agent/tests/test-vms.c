@@ -39,7 +39,7 @@ static void put_file(int dir_fd, const char *name, const char *content) {
 }
 
 static void open_vms(struct fixture *f) {
-        assert_int_equal(vms_new(f->event, f->dir->tmp, &f->vms), 0);
+        assert_int_equal(vms_new(f->event, f->dir->tmp, NULL, &f->vms), 0);
 }
 
 static int setup(void **state) {
@@ -171,6 +171,36 @@ static void test_create_refused(void **state) {
                        ERROR_UNKNOWN_IMAGE, "disks[1].image", 422);
         /* Nothing of the refused ones is on disk. */
         assert_true(fstatat(f->dir->dfd, "vms/b", &st, 0) < 0);
+}
+
+/* A firmware VM: refused while the firmware directory lacks its file, made
+ * once it is there; the host lists what is installed. */
+static void test_firmware(void **state) {
+        struct fixture *f = *state;
+        char dir[PATH_MAX];
+        int fd;
+
+        /* The fixture's agent looks in the default directory, which this
+         * host need not have: a second collection with one of the test's. */
+        vms_free(f->vms);
+        assert_int_equal(mkdirat(f->dir->dfd, "firmware", 0700), 0);
+        snprintf(dir, sizeof(dir), "%s/firmware", f->dir->tmp);
+        assert_int_equal(vms_new(f->event, f->dir->tmp, dir, &f->vms), 0);
+        assert_false(vms_have_firmware(f->vms, VM_FIRMWARE_UEFI));
+        assert_false(vms_have_firmware(f->vms, VM_FIRMWARE_NONE));
+        expect_refused(f, "{\"name\":\"u\",\"firmware\":\"uefi\",\"disks\":[{\"image\":\"disk\"}]}",
+                       ERROR_UNKNOWN_FIRMWARE, "firmware", 422);
+        fd = openat(f->dir->dfd, "firmware", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        put_file(fd, "uefi", "not really EDK2");
+        assert_int_equal(mkdirat(fd, "uboot-efi", 0700), 0); /* not a file: not installed */
+        close(fd);
+        assert_true(vms_have_firmware(f->vms, VM_FIRMWARE_UEFI));
+        assert_false(vms_have_firmware(f->vms, VM_FIRMWARE_UBOOT_EFI));
+        create(f, "{\"name\":\"u\",\"firmware\":\"uefi\",\"start\":false,\"disks\":[{\"image\":\"disk\"}]}");
+        expect_refused(f, "{\"name\":\"b\",\"firmware\":\"uboot-efi\"}", ERROR_UNKNOWN_FIRMWARE, "firmware", 422);
+        /* UEFI's default: ACPI tables for the guest. */
+        assert_true(vm_get_spec(vms_find(f->vms, "u"))->acpi);
 }
 
 static void test_too_many(void **state) {
@@ -457,6 +487,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_create, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_firmware, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_too_many, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stopped_refuses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_images_in_use, setup, teardown),
