@@ -12,6 +12,7 @@ Both boot on ports of their own, away from a developer's board on 8080. XVMD_TES
 import contextlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
@@ -82,18 +83,25 @@ class Board:
         return body, int(headers["X-Xvmd-Log-Start"]), int(headers["X-Xvmd-Log-End"])
 
     def wait_log(self, vm, console, needle, timeout=240, start=0):
-        """Waits until the console's log from offset start holds needle."""
+        """Waits until the console's log from offset start holds needle
+        (bytes, a string, or a compiled bytes regex)."""
         deadline = time.monotonic() + timeout
         if isinstance(needle, str):
             needle = needle.encode()
         while True:
             data, _, _ = self.log(vm, console, start)
-            if needle in data:
+            if needle.search(data) if isinstance(needle, re.Pattern) else needle in data:
                 return data
             if time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} not in {vm}/{console} after {timeout} s; "
                                      f"log ends with {data[-400:]!r}")
             time.sleep(1)
+
+    def type_on(self, vm, console, text):
+        """Types text (a string or bytes) on a console of vm."""
+        data = text.encode() if isinstance(text, str) else text
+        status, _, body = self.api("POST", f"/vms/{vm}/consoles/{console}/input", data)
+        assert status == 204, body
 
     def whole_log(self, vm, console, start=0):
         """The log from start to its end, page by page: an answer holds at

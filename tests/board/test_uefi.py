@@ -1,0 +1,157 @@
+"""VMSS-style VMs on real Xen: a VM's firmware instead of a kernel. EDK2's
+ArmVirtXen ("uefi") and U-Boot's EFI loader ("uboot-efi") boot the portable
+disk image the project builds (guest-images/efi-disk: GPT, an EFI System
+Partition with GRUB on the removable path, Debian's kernel) unmodified; in
+the guest, xvmd-vmspec-verify (our own take on Linaro's vmspec-verify) checks
+what the VM gives it: EFI, a device tree or the agent's ACPI tables, the EFI
+RTC, the SBSA UART, the vCPUs.
+
+Each VM boots once per test; the ACPI case types GRUB's hotkey for its
+acpi=force entry when the menu shows."""
+import re
+import secrets
+import time
+
+import pytest
+
+DISK = "debian-efi-disk"
+MENU = "xvmd-efi-disk: grub menu"
+PROMPT = "guest:hvc0# "
+
+
+def efi_spec(name, firmware, **kw):
+    spec = {"name": name, "firmware": firmware, "memory_mib": 256,
+            "disks": [{"image": DISK, "readonly": True}]}
+    spec.update(kw)
+    return spec
+
+
+def boot(board, name, entry="dt", start=0, timeout=600):
+    """Follows one boot of the disk from GRUB's menu to Linux's shell on the
+    PV console, choosing the menu's entry ("dt" by waiting, "acpi" by its
+    hotkey); returns the log's length where the shell answered."""
+    board.wait_log(name, "pv", MENU, timeout=timeout, start=start)
+    if entry == "acpi":
+        board.type_on(name, "pv", "a")
+    booting = f"xvmd-efi-disk: booting {entry}"
+    data = board.wait_log(name, "pv", booting, timeout=120, start=start)
+    at = start + data.index(booting.encode())
+    data = board.wait_log(name, "pv", PROMPT, timeout=timeout, start=at)
+    return at + data.index(PROMPT.encode()) + len(PROMPT)
+
+
+def vmspec_verify(board, name, args=""):
+    """Runs xvmd-vmspec-verify in the guest's shell; returns {check: (result,
+    why)} and the exit status it printed."""
+    _, _, end = board.log(name, "pv")
+    board.type_on(name, "pv", f"xvmd-vmspec-verify {args}; echo vmspec-rc=$?\n")
+    data = board.wait_log(name, "pv", re.compile(rb"\nvmspec-rc=\d+"), timeout=180, start=end)
+    checks = {m[2].decode(): (m[1].decode(), m[3].decode())
+              for m in re.finditer(rb"^(PASS|FAIL|SKIP) ([A-Z0-9-]+)(?: \((.*)\))?\r?$", data, re.M)}
+    rc = int(re.search(rb"\nvmspec-rc=(\d+)", data)[1])
+    return checks, rc, data
+
+
+def passed(checks, *names):
+    missing = [n for n in names if checks.get(n, ("",))[0] != "PASS"]
+    assert not missing, {n: checks.get(n) for n in missing}
+
+
+@pytest.fixture(scope="module")
+def firmware(board):
+    status, _, host = board.api("GET", "/host")
+    assert status == 200
+    return host["firmware"]
+
+
+def test_the_host_lists_its_firmware(board, firmware):
+    assert sorted(firmware) == ["uboot-efi", "uefi"]
+
+
+def test_edk2_boots_the_disk_with_a_device_tree(board, firmware):
+    """EDK2 → GRUB → Linux with the device tree: the guest finds EFI, its
+    GPT disk and ESP, the EFI RTC and the SBSA UART; typed input is echoed;
+    a reboot from the guest goes through the firmware again; poweroff is
+    stopped."""
+    name = "uefi-" + secrets.token_hex(3)
+    t0 = time.monotonic()
+    status, _, vm = board.api("POST", "/vms", efi_spec(name, "uefi", acpi=False))
+    assert status == 201 and "error" not in vm, vm
+    try:
+        assert vm["spec"]["firmware"] == "uefi" and vm["spec"]["kernel"] is None
+        at = boot(board, name)
+        print(f"\n[{board.flavor}] EDK2 to Linux's shell in {time.monotonic() - t0:.1f} s")
+        pv, _, _ = board.log(name, "pv")
+        # The firmware's own output came first, then GRUB's, then Linux's.
+        assert pv.find(MENU.encode()) < pv.find(b"Booting Linux") < at, pv[:3000]
+        checks, rc, out = vmspec_verify(board, name, "--cpus 1")
+        passed(checks, "IMAGE-GPT", "IMAGE-ESP", "IMAGE-BOOTAA64", "EFI", "EFI-DTB", "OS-EFI-RTC",
+               "OS-SBSA-UART")
+        assert checks["EFI-ACPI"][0] == "SKIP", checks
+        assert rc == 0, out[-3000:]
+        # The vuart is the guest's ttyAMA0, and it answers there too.
+        board.type_on(name, "vuart", "echo via-$((6*7))\n")
+        board.wait_log(name, "vuart", "via-42")
+
+        # A reboot from the guest: a second boot, through the firmware.
+        _, _, end = board.log(name, "pv")
+        board.type_on(name, "pv", "reboot\n")
+        boot(board, name, start=end)
+        body = board.wait_vm(name, lambda b: b["state"] == "running" and b["boot_count"] == 2)
+        assert body["last_exit"]["reason"] == "reboot", body
+        # Poweroff: stopped, as for any guest.
+        board.type_on(name, "pv", "poweroff\n")
+        body = board.wait_vm(name, lambda b: b["state"] == "stopped", timeout=120)
+        assert body["last_exit"]["reason"] == "poweroff", body
+    finally:
+        board.delete_vm(name)
+
+
+@pytest.mark.parametrize("vcpus", [1, 4])
+def test_edk2_with_acpi(board, firmware, vcpus):
+    """EDK2 with the agent's ACPI tables and Linux booted with acpi=force:
+    the guest finds its processors through the MADT, its timer through the
+    GTDT, its SBSA UART through the SPCR and the DSDT; the PV console and
+    disk still work (Xen's node of the device tree)."""
+    name = f"acpi{vcpus}-" + secrets.token_hex(3)
+    status, _, vm = board.api("POST", "/vms", efi_spec(name, "uefi", vcpus=vcpus))
+    assert status == 201 and "error" not in vm, vm
+    try:
+        assert vm["spec"]["acpi"] is True
+        boot(board, name, entry="acpi")
+        checks, rc, out = vmspec_verify(board, name, f"--cpus {vcpus}")
+        passed(checks, "IMAGE-GPT", "IMAGE-ESP", "IMAGE-BOOTAA64", "EFI", "EFI-ACPI", "OS-SBSA-UART")
+        assert rc == 0, out[-3000:]
+        board.type_on(name, "pv", "cat /proc/cmdline; dmesg | grep -c 'ACPI: SPCR'\n")
+        board.wait_log(name, "pv", "acpi=force")
+    finally:
+        board.delete_vm(name)
+
+
+def test_uboot_efi_boots_the_same_disk(board, firmware):
+    """U-Boot's EFI loader runs the same BOOTAA64.EFI: GRUB, then Linux with
+    the device tree U-Boot was given."""
+    name = "ubefi-" + secrets.token_hex(3)
+    t0 = time.monotonic()
+    status, _, vm = board.api("POST", "/vms", efi_spec(name, "uboot-efi"))
+    assert status == 201 and "error" not in vm, vm
+    try:
+        assert vm["spec"]["acpi"] is False
+        boot(board, name)
+        print(f"\n[{board.flavor}] U-Boot EFI to Linux's shell in {time.monotonic() - t0:.1f} s")
+        checks, rc, out = vmspec_verify(board, name, "--cpus 1")
+        passed(checks, "IMAGE-GPT", "IMAGE-ESP", "IMAGE-BOOTAA64", "EFI", "EFI-DTB", "OS-SBSA-UART")
+        print(f"[{board.flavor}] U-Boot EFI: {checks}")
+    finally:
+        board.delete_vm(name)
+
+
+def test_firmware_specs_refused_clearly(board):
+    for body, code, field in [
+            (efi_spec("x", "uefi", kernel="linux-kernel"), "invalid_field", "kernel"),
+            (efi_spec("x", "uefi", cmdline="quiet"), "invalid_field", "cmdline"),
+            (efi_spec("x", "uboot-efi", acpi=True), "invalid_field", "acpi"),
+            (efi_spec("x", "bios"), "invalid_field", "firmware")]:
+        status, _, err = board.api("POST", "/vms", body)
+        assert (status, err["error"]["code"], err["error"].get("field")) == (400, code, field), err
+    assert board.api("GET", "/vms/x")[0] == 404
