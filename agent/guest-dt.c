@@ -112,11 +112,6 @@ const char *guest_dt_strerror(int r) {
         }
 }
 
-static uint32_t vcpu_mpidr(unsigned i) {
-        /* Aff0 = low 4 bits, Aff1 = the next 8 (vcpuid_to_vaffinity). */
-        return (i & 0xfu) | (((i >> 4) & 0xffu) << 8);
-}
-
 static uint64_t align_up(uint64_t v, uint64_t align) {
         return (v + align - 1) & ~(align - 1);
 }
@@ -231,7 +226,7 @@ static int write_cpus(void *fdt, const struct guest_dt_params *p) {
         TRY(prop_u32(fdt, "#address-cells", 1));
         TRY(prop_u32(fdt, "#size-cells", 0));
         for (unsigned i = 0; i < p->nr_vcpus; i++) {
-                uint32_t mpidr = vcpu_mpidr(i);
+                uint32_t mpidr = guest_dt_vcpu_mpidr(i);
                 char name[NODE_NAME_MAX];
 
                 snprintf(name, sizeof(name), "cpu@%" PRIx32, mpidr);

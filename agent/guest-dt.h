@@ -26,6 +26,8 @@
 #define GUEST_DT_PL011_SIZE             UINT64_C(0x00001000) /* GUEST_PL011_SIZE */
 #define GUEST_DT_GNTTAB_BASE            UINT64_C(0x38000000) /* GUEST_GNTTAB_BASE */
 #define GUEST_DT_GNTTAB_SIZE            UINT64_C(0x01000000) /* GUEST_GNTTAB_SIZE */
+#define GUEST_DT_ACPI_BASE              UINT64_C(0x20000000) /* GUEST_ACPI_BASE: guest-acpi.c's tables */
+#define GUEST_DT_ACPI_SIZE              UINT64_C(0x02000000) /* GUEST_ACPI_SIZE, the window for them */
 #define GUEST_DT_RAM0_BASE              UINT64_C(0x40000000) /* GUEST_RAM0_BASE */
 #define GUEST_DT_RAM0_SIZE              UINT64_C(0xc0000000) /* GUEST_RAM0_SIZE, 3 GiB */
 #define GUEST_DT_RAM1_BASE              UINT64_C(0x0200000000) /* GUEST_RAM1_BASE */
@@ -58,6 +60,14 @@
 #define GUEST_DT_SIZE_MAX               (1024 * 1024)        /* libxl's FDT_MAX_SIZE */
 #define GUEST_DT_EXT_REGION_ALIGN       UINT64_C(0x200000)   /* 2 MiB, as libxl */
 #define GUEST_DT_EXT_REGION_MIN_SIZE    UINT64_C(0x4000000)  /* 64 MiB, libxl's EXT_REGION_MIN_SIZE */
+
+/* A vCPU's MPIDR affinity as Xen gives it (vcpuid_to_vaffinity in
+ * xen/arch/arm/include/asm/domain.h, libxl__compute_mpdir): Aff0 = the id's low 4 bits,
+ * Aff1 = the next 8. The one definition of it: the device tree's cpu@ nodes
+ * and the ACPI MADT's GICC entries (guest-acpi.c) both use it. */
+static inline uint32_t guest_dt_vcpu_mpidr(unsigned vcpu) {
+        return (vcpu & 0xfu) | (((vcpu >> 4) & 0xffu) << 8);
+}
 
 /* Where the guest's console is announced. PV needs nothing in the tree: the
  * kernel finds hvc0 through /hypervisor and "console=hvc0" in the cmdline. */
