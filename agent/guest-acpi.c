@@ -98,7 +98,8 @@
 #define RES_IRQ_CONSUMER        (1u << 0)       /* level (bit 1 clear), high (bit 2 clear), exclusive (bit 3 clear) */
 #define RES_TEMPLATE_MAX        32
 
-/* A processor device's name: 'C' and three hex digits (128 vCPUs need 2). */
+/* A processor device's name: 'C' and the vCPU's index in three hex digits
+ * (C000..C07F for 128 vCPUs). */
 #define CPU_NAME_FORMAT         "C%03X"
 #define UART_DEVICE_NAME        "COM0"
 #define HID_PROCESSOR           "ACPI0007"
@@ -113,7 +114,7 @@ struct out {
         bool overflow;
 };
 
-/* Where each table starts (offsets into the blob) and how long it is. */
+/* Where each table starts (offsets into the blob) and the blob's length. */
 struct layout {
         size_t xsdt, fadt, madt, gtdt, spcr, dsdt;
         size_t total;
