@@ -22,8 +22,10 @@
 #include <xenctrl.h>
 #include <xenguest.h>
 #include <xenstore.h>
+#include <xen/hvm/params.h>
 
 #include "domain.h"
+#include "guest-acpi.h"
 #include "guest-dt.h"
 
 /* Xen's toolstack gives xenstore/console rings this many bytes of output
@@ -412,8 +414,8 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                 },
         };
         struct xc_dom_image *dom = NULL;
-        void *dt = NULL;
-        size_t dt_size = 0;
+        void *dt = NULL, *acpi = NULL;
+        size_t dt_size = 0, acpi_size = 0;
         uint32_t domid = 0, vuart_port = 0;
         int store_port, console_port, r;
         uint8_t seed[64];
@@ -435,7 +437,37 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                            strerror(errno));
                 goto fail;
         }
-        if (xc_domain_setmaxmem(t->xch, domid, (uint64_t) c->memory_mib * 1024 + MAXMEM_SLACK_KIB) < 0) {
+        /* How Xen signals the guest's event channels: PPI 31, level, active
+         * low. The device tree says so too (/hypervisor/interrupts), but a
+         * Linux booted with ACPI reads only this (xen_acpi_guest_init);
+         * libxl sets it for every Arm guest. */
+        if (xc_hvm_param_set(t->xch, domid, HVM_PARAM_CALLBACK_IRQ,
+                             (uint64_t) HVM_PARAM_CALLBACK_TYPE_PPI << 56 |
+                                     (uint64_t) HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL << 8 |
+                                     GUEST_DT_EVTCHN_PPI) < 0) {
+                r = build_fail(err, negative_errno(), "setting the event channel interrupt: %s", strerror(errno));
+                goto fail;
+        }
+        /* The ACPI tables, for the GIC Xen chose: pages of the guest outside
+         * its RAM, so counted in its maximum as libxl does. */
+        if (c->acpi) {
+                struct guest_acpi_config ac = {
+                        .nr_vcpus = c->vcpus,
+                        .gic_version = cfg.arch.gic_version == XEN_DOMCTL_CONFIG_GIC_V3 ? 3 : 2,
+                        .vpl011 = c->vuart,
+                };
+
+                acpi = malloc(GUEST_ACPI_SIZE_MAX);
+                r = acpi ? guest_acpi_build(&ac, acpi, GUEST_ACPI_SIZE_MAX, &acpi_size) : -ENOMEM;
+                if (r < 0) {
+                        build_fail(err, r == -ENOMEM ? r : -EINVAL, "building the guest's ACPI tables: %s",
+                                   guest_acpi_strerror(r));
+                        goto fail;
+                }
+        }
+        if (xc_domain_setmaxmem(t->xch, domid,
+                                (uint64_t) c->memory_mib * 1024 + MAXMEM_SLACK_KIB +
+                                        (acpi_size + XC_PAGE_SIZE - 1) / XC_PAGE_SIZE * (XC_PAGE_SIZE / 1024)) < 0) {
                 r = build_fail(err, negative_errno(), "xc_domain_setmaxmem: %s", strerror(errno));
                 goto fail;
         }
@@ -495,6 +527,7 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                         .stdout_kind = c->stdout_vuart ? GUEST_DT_STDOUT_VUART : GUEST_DT_STDOUT_NONE,
                         .clock_frequency = cfg.arch.clock_frequency,
                         .xen_version_compat = "4.17",
+                        .acpi_size = acpi_size,
                         .rng_seed = seed,
                         .rng_seed_len = sizeof(seed),
                 };
@@ -540,6 +573,13 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                         build_fail(err, r, "finalising the device tree: %s", strerror(-r));
                         goto fail;
                 }
+        }
+        /* libxenguest copies the tables into the guest while it builds the
+         * image (xc_dom_load_acpi); they are ours to free afterwards. */
+        if (acpi) {
+                dom->acpi_modules[0].data = acpi;
+                dom->acpi_modules[0].length = (uint32_t) acpi_size;
+                dom->acpi_modules[0].guest_addr_out = GUEST_DT_ACPI_BASE;
         }
         if (xc_dom_build_image(dom) != 0) {
                 r = build_fail(err, -EIO, "xc_dom_build_image failed");
@@ -596,12 +636,14 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
         }
         xc_dom_release(dom);
         free(dt);
+        free(acpi);
         return 0;
 
 fail:
         if (dom)
                 xc_dom_release(dom);
         free(dt);
+        free(acpi);
         (void) xc_domain_destroy(t->xch, domid);
         remove_keys(t, domid);
         return r;

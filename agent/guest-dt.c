@@ -217,6 +217,20 @@ static int write_chosen(void *fdt, const struct guest_dt_params *p) {
         }
         if (p->rng_seed)
                 FDT_TRY(fdt_property(fdt, "rng-seed", p->rng_seed, (int) p->rng_seed_len));
+        /* The guest's ACPI tables, as a module UEFI firmware (EDK2's
+         * XenAcpiPlatformDxe) looks for by its compatible. Their size is
+         * known before the build, so no placeholder. */
+        if (p->acpi_size) {
+                char name[NODE_NAME_MAX];
+                const struct range r = { GUEST_DT_ACPI_BASE, p->acpi_size };
+
+                snprintf(name, sizeof(name), "module@%" PRIx64, GUEST_DT_ACPI_BASE);
+                FDT_TRY(fdt_begin_node(fdt, name));
+                TRY(prop_strings(fdt, "compatible", (const char *const[]) { "xen,guest-acpi", "multiboot,module" },
+                                 2));
+                TRY(prop_reg(fdt, &r, 1));
+                FDT_TRY(fdt_end_node(fdt));
+        }
         FDT_TRY(fdt_end_node(fdt));
         return 0;
 }
@@ -410,6 +424,8 @@ static int params_validate(const struct guest_dt_params *p) {
         if (p->rng_seed && (p->rng_seed_len < 1 || p->rng_seed_len > GUEST_DT_RNG_SEED_MAX))
                 return -EINVAL;
         if (!p->rng_seed && p->rng_seed_len != 0)
+                return -EINVAL;
+        if (p->acpi_size > GUEST_DT_ACPI_SIZE)
                 return -EINVAL;
         return 0;
 }

@@ -86,6 +86,8 @@ struct guest_dt_params {
         enum guest_dt_stdout stdout_kind;       /* "stdout" is a macro in <stdio.h> */
         uint32_t clock_frequency;               /* arch.clock_frequency; 0 → CNTFRQ is trusted */
         const char *xen_version_compat;         /* "4.17": digits and dots, at most 15 chars */
+        uint64_t acpi_size;                     /* 0, or the ACPI tables' bytes at GUEST_DT_ACPI_BASE:
+                                                 * → /chosen/module@20000000, "xen,guest-acpi" */
         const void *rng_seed;                   /* NULL → no /chosen/rng-seed */
         size_t rng_seed_len;                    /* 1..GUEST_DT_RNG_SEED_MAX when rng_seed is set */
 };

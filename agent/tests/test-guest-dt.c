@@ -295,6 +295,33 @@ static void test_empty_cmdline(void **state) {
         assert_no_prop(fdt, "/chosen", "bootargs");
 }
 
+/* ACPI tables for UEFI firmware: a module node under /chosen, with the
+ * blob's address and size; none without them; no more than the window. */
+static void test_acpi_module(void **state) {
+        static const char compat[] = "xen,guest-acpi\0multiboot,module";
+        struct guest_dt_params p = params_minimal(3, 4);
+        void *blob = NULL;
+        size_t size = 0;
+        void *fdt;
+
+        (void) state;
+        fdt = build_ok(&p);
+        assert_subnodes(fdt, "/chosen", NULL, 0);
+        free(fdt);
+
+        p.acpi_size = 0x1234;
+        fdt = build_ok(&p);
+        assert_subnodes(fdt, "/chosen", NAMES("module@20000000"));
+        assert_prop_names(fdt, "/chosen/module@20000000", NAMES("compatible", "reg"));
+        assert_prop_bytes(fdt, "/chosen/module@20000000", "compatible", compat, sizeof(compat));
+        assert_prop_cells(fdt, "/chosen/module@20000000", "reg", CELLS(0, 0x20000000, 0, 0x1234));
+        free(fdt);
+
+        p.acpi_size = GUEST_DT_ACPI_SIZE + 1;
+        assert_int_equal(guest_dt_build(&p, &blob, &size), -EINVAL);
+        assert_null(blob);
+}
+
 static void test_vpl011_without_stdout(void **state) {
         struct guest_dt_params p = params_minimal(3, 1);
         _cleanup_free_ void *fdt = NULL;
@@ -734,6 +761,7 @@ int main(void) {
                 cmocka_unit_test(test_full_v2_guest),
                 cmocka_unit_test(test_minimal_v3_guest),
                 cmocka_unit_test(test_empty_cmdline),
+                cmocka_unit_test(test_acpi_module),
                 cmocka_unit_test(test_vpl011_without_stdout),
                 cmocka_unit_test(test_other_version),
                 cmocka_unit_test(test_cpus),
