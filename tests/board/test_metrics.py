@@ -23,10 +23,6 @@ def documented_families():
     return set(re.findall(r"`(xvmd_[a-z0-9_]+)`", text)) - {"xvmd_session"}
 
 
-def type_on(board, vm, console, data):
-    status, _, body = board.api("POST", f"/vms/{vm}/consoles/{console}/input", data)
-    assert status == 204, body
-
 
 @pytest.mark.one_flavour
 def test_metrics_need_the_token(board):
@@ -57,7 +53,7 @@ def test_counts_are_what_the_api_says(board):
             {"route": input_route, "method": "POST", "status": "204"}.items())), 0)
         for console, data in typed.items():
             for _ in range(3):
-                type_on(board, vm, console, data)
+                board.type_on(vm, console, data)
             board.wait_log(vm, console, data * 3, timeout=60)
         body = board.api("GET", f"/vms/{vm}")[2]
         s = metrics.scrape(board)
@@ -129,7 +125,7 @@ def test_prometheus_scrapes_the_board(board):
         info = query(f'xvmd_vm_info{{vm="{vm}"}}')
         assert len(info) == 1 and info[0]["value"][1] == "1", info
         # Typed bytes show up in Prometheus' own view within a few scrapes.
-        type_on(board, vm, "pv", b"prometheus\n")
+        board.type_on(vm, "pv", b"prometheus\n")
         board.wait_log(vm, "pv", "prometheus\n", timeout=30)
         want = board.api("GET", f"/vms/{vm}")[2]["consoles"]["pv"]["log_end"]
         deadline = time.monotonic() + 30

@@ -57,10 +57,6 @@ def xl_list(board):
     return out
 
 
-def type_on(board, vm, console, text):
-    status, _, body = board.api("POST", f"/vms/{vm}/consoles/{console}/input", text.encode())
-    assert status == 204, body
-
 
 def test_the_image_is_in_the_store(board):
     status, _, body = board.api("GET", "/images")
@@ -76,7 +72,7 @@ def test_echo_on_each_console(board):
             assert log == banner(console, "echo"), log
         words = {c: f"{c}-{secrets.token_hex(4)}" for c in ("pv", "vuart")}
         for console, word in words.items():
-            type_on(board, vm, console, word + "\n")
+            board.type_on(vm, console, word + "\n")
         for console, word in words.items():
             board.wait_log(vm, console, word + "\n", timeout=30)
         # Each echo comes back on its own console only.
@@ -86,7 +82,7 @@ def test_echo_on_each_console(board):
         for console in ("pv", "vuart"):
             start = board.log(vm, console)[2]
             text = secrets.token_hex(300)
-            type_on(board, vm, console, text)
+            board.type_on(vm, console, text)
             assert board.wait_log(vm, console, text, timeout=30, start=start) == text.encode()
 
 

@@ -25,10 +25,6 @@ def cleanup(board):
         board.api("DELETE", f"/vms/{name}")
 
 
-def type_on(board, vm, console, text):
-    status, _, body = board.api("POST", f"/vms/{vm}/consoles/{console}/input", text.encode())
-    assert status == 204, body
-
 
 def run(board, vm, command, timeout=60):
     """Runs a command on the guest's hvc0 shell and waits for its output,
@@ -36,7 +32,7 @@ def run(board, vm, command, timeout=60):
     the echo of the typed line does not count."""
     _, _, end = board.log(vm, "pv")
     tag = secrets.randbelow(10**6)
-    type_on(board, vm, "pv", f"{command}; echo done-$(({tag}+1))\n")
+    board.type_on(vm, "pv", f"{command}; echo done-$(({tag}+1))\n")
     board.wait_log(vm, "pv", f"done-{tag + 1}", timeout=timeout, start=end)
 
 
@@ -58,7 +54,7 @@ def test_guest_crash_leaves_it_crashed_with_its_logs_then_it_starts_again(board,
     assert b"Xen watchdog armed (5 s)" in board.log(vm, "vuart")[0]
     _, _, before = board.api("GET", f"/vms/{vm}")
     domid = before["domid"]
-    type_on(board, vm, "pv", "echo c > /proc/sysrq-trigger\n")
+    board.type_on(vm, "pv", "echo c > /proc/sysrq-trigger\n")
     body = board.wait_vm(vm, lambda b: b["state"] != "running", timeout=120)
     assert body["state"] == "crashed", body
     assert body["domid"] is None and body["boot_count"] == 1

@@ -18,10 +18,6 @@ def delete(board, name):
     board.delete_vm(name)
 
 
-def type_on(board, vm, console, text):
-    status, _, body = board.api("POST", f"/vms/{vm}/consoles/{console}/input", text.encode())
-    assert status == 204, body
-
 
 def xl_domains(board):
     r = board.dom0("/usr/lib/xen-4.17/bin/xl", "list")
@@ -67,8 +63,8 @@ def test_input_is_echoed_on_its_console_only(board, vm):
     tag_v, tag_p = secrets.token_hex(4), secrets.token_hex(4)
     _, _, v0 = board.log(vm, "vuart")
     _, _, p0 = board.log(vm, "pv")
-    type_on(board, vm, "vuart", f"echo V-{tag_v}-$((6*7))\n")
-    type_on(board, vm, "pv", f"echo P-{tag_p}-$((6*8))\n")
+    board.type_on(vm, "vuart", f"echo V-{tag_v}-$((6*7))\n")
+    board.type_on(vm, "pv", f"echo P-{tag_p}-$((6*8))\n")
     board.wait_log(vm, "vuart", f"V-{tag_v}-42", timeout=60, start=v0)
     board.wait_log(vm, "pv", f"P-{tag_p}-48", timeout=60, start=p0)
     assert tag_p.encode() not in board.log(vm, "vuart")[0]
@@ -89,13 +85,13 @@ def test_log_from_offset_and_range(board, vm):
 
 def test_guest_reboot_then_poweroff_then_start_again(board, vm):
     _, _, end = board.log(vm, "vuart")
-    type_on(board, vm, "vuart", "reboot\n")
+    board.type_on(vm, "vuart", "reboot\n")
     body = board.wait_vm(vm, lambda b: b["boot_count"] == 2 and b["state"] == "running", timeout=120)
     # The new boot's output follows the old one in the same log.
     board.wait_log(vm, "vuart", "xvmd-guest: ready on ttyAMA0", start=end)
     _, _, end = board.log(vm, "pv")
     board.wait_log(vm, "pv", "guest:hvc0# ", start=end - 200 if end > 200 else 0)
-    type_on(board, vm, "pv", "poweroff\n")
+    board.type_on(vm, "pv", "poweroff\n")
     body = board.wait_vm(vm, lambda b: b["state"] == "stopped", timeout=120)
     assert body["domid"] is None and body["boot_count"] == 2
     assert vm not in xl_domains(board)
@@ -141,8 +137,8 @@ def test_two_vms_keep_their_consoles_apart(board):
         create(board, b, cmdline="console=hvc0 console=ttyAMA0 hostname=" + b)
         for n in (a, b):
             board.wait_log(n, "pv", "guest:hvc0# ")
-        type_on(board, a, "pv", f"echo only-in-{a}\n")
-        type_on(board, b, "pv", f"echo only-in-{b}\n")
+        board.type_on(a, "pv", f"echo only-in-{a}\n")
+        board.type_on(b, "pv", f"echo only-in-{b}\n")
         board.wait_log(a, "pv", f"only-in-{a}\r\n", timeout=60)
         board.wait_log(b, "pv", f"only-in-{b}\r\n", timeout=60)
         assert f"only-in-{b}".encode() not in board.log(a, "pv")[0]
@@ -232,7 +228,7 @@ def test_follow_streams_new_output_and_ends_on_delete(board):
     t.start()
     tag = secrets.token_hex(4)
     # Written after the request began: only a live stream can show it.
-    type_on(board, name, "pv", f"echo live-{tag}-$((2+3))\n")
+    board.type_on(name, "pv", f"echo live-{tag}-$((2+3))\n")
     for _ in range(180):
         if f"live-{tag}-5".encode() in got or done.is_set():
             break
@@ -264,6 +260,6 @@ def test_agent_restart_finds_its_vms_and_loses_no_byte(board, vm):
     old, _, _ = board.log(vm, "vuart")
     assert len(old) >= end
     tag = secrets.token_hex(4)
-    type_on(board, vm, "vuart", f"echo back-{tag}-$((3*3))\n")
+    board.type_on(vm, "vuart", f"echo back-{tag}-$((3*3))\n")
     data = board.wait_log(vm, "vuart", f"back-{tag}-9", timeout=60, start=end)
     assert data.count(f"back-{tag}-9".encode()) == 1

@@ -28,10 +28,6 @@ def log_end(board, vm, console):
     return board.api("GET", f"/vms/{vm}")[2]["consoles"][console]["log_end"]
 
 
-def type_on(board, vm, console, data):
-    status, _, body = board.api("POST", f"/vms/{vm}/consoles/{console}/input", data)
-    assert status == 204, body
-
 
 def test_what_the_log_holds_is_found_at_once(board):
     with tiny.vm(board, "wait-now", "echo") as vm:
@@ -56,10 +52,10 @@ def test_output_to_come_is_waited_for_even_split_between_ring_reads(board):
         time.sleep(2)
         assert not pending.done(), pending.result()
         # Two inputs, so two echoes, so two reads of the ring at least.
-        type_on(board, vm, "pv", b"x half-an")
+        board.type_on(vm, "pv", b"x half-an")
         time.sleep(1)
         assert not pending.done(), pending.result()
-        type_on(board, vm, "pv", b"d-half y\n")
+        board.type_on(vm, "pv", b"d-half y\n")
         status, _, body = pending.result(timeout=60)
         assert status == 200, body
         log = board.whole_log(vm, "pv")
