@@ -46,10 +46,26 @@ def vmspec_verify(board, name, args=""):
     _, _, end = board.log(name, "pv")
     board.type_on(name, "pv", f"xvmd-vmspec-verify {args}; echo vmspec-rc=$?\n")
     data = board.wait_log(name, "pv", re.compile(rb"\nvmspec-rc=\d+"), timeout=180, start=end)
-    checks = {m[2].decode(): (m[1].decode(), m[3].decode())
+    checks = {m[2].decode(): (m[1].decode(), (m[3] or b"").decode())
               for m in re.finditer(rb"^(PASS|FAIL|SKIP) ([A-Z0-9-]+)(?: \((.*)\))?\r?$", data, re.M)}
     rc = int(re.search(rb"\nvmspec-rc=(\d+)", data)[1])
     return checks, rc, data
+
+
+def leftovers(board, domid, timeout):
+    """Waits until dom0 holds nothing of domain domid: its xenstore
+    directories, the disk's backend, a loop device on the disk's image
+    (dom0's backend lets go of it asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = board.dom0("sh", "-c", f"xenstore-exists /local/domain/{domid} && echo domain; "
+                       f"xenstore-exists /local/domain/0/backend/vbd/{domid} && echo backend; "
+                       f"losetup -a | grep -c /{DISK} || true")
+        left = r.stdout.split()
+        if left == ["0"]:
+            return
+        assert time.monotonic() < deadline, f"domain {domid} left {left} in dom0"
+        time.sleep(1)
 
 
 def passed(checks, *names):
@@ -99,10 +115,13 @@ def test_edk2_boots_the_disk_with_a_device_tree(board, firmware):
         boot(board, name, start=end)
         body = board.wait_vm(name, lambda b: b["state"] == "running" and b["boot_count"] == 2)
         assert body["last_exit"]["reason"] == "reboot", body
-        # Poweroff: stopped, as for any guest.
+        # Poweroff: stopped, as for any guest; and nothing of its domain is
+        # left in dom0: no xenstore keys, no loop device on the image.
+        domid = board.api("GET", f"/vms/{name}")[2]["domid"]
         board.type_on(name, "pv", "poweroff\n")
         body = board.wait_vm(name, lambda b: b["state"] == "stopped", timeout=120)
         assert body["last_exit"]["reason"] == "poweroff", body
+        leftovers(board, domid, timeout=60)
     finally:
         board.delete_vm(name)
 
@@ -133,6 +152,10 @@ def test_edk2_with_acpi(board, firmware, vcpus):
         assert b"acpi=force" in pv
         board.type_on(name, "vuart", "echo via-$((6*7))\n")
         board.wait_log(name, "vuart", "via-42")
+        # Destroy and delete leave nothing in dom0.
+        domid = board.api("GET", f"/vms/{name}")[2]["domid"]
+        board.delete_vm(name)
+        leftovers(board, domid, timeout=60)
     finally:
         board.delete_vm(name)
 
