@@ -603,18 +603,10 @@ static void write_blob(struct out *o, const struct guest_acpi_config *cfg, const
 }
 
 static int config_validate(const struct guest_acpi_config *cfg) {
-        unsigned max_vcpus;
+        unsigned max_vcpus = guest_dt_max_vcpus(cfg->gic_version);
 
-        switch (cfg->gic_version) {
-        case 2:
-                max_vcpus = GUEST_DT_GICV2_MAX_VCPUS;
-                break;
-        case 3:
-                max_vcpus = GUEST_DT_MAX_VCPUS;
-                break;
-        default:
+        if (!max_vcpus)
                 return -EPROTONOSUPPORT;
-        }
         if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > max_vcpus)
                 return -ERANGE;
         return 0;

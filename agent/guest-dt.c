@@ -392,22 +392,10 @@ static bool version_compat_valid(const char *s) {
 }
 
 static int params_validate(const struct guest_dt_params *p) {
-        unsigned max_vcpus;
-
         if (!p)
                 return -EINVAL;
-        switch (p->gic_version) {
-        case 2:
-                max_vcpus = GUEST_DT_GICV2_MAX_VCPUS;
-                break;
-        case 3:
-                max_vcpus = GUEST_DT_MAX_VCPUS;
-                break;
-        default:
-                return -EINVAL;
-        }
-        if (p->nr_vcpus < 1 || p->nr_vcpus > max_vcpus)
-                return -EINVAL;
+        if (p->nr_vcpus < 1 || p->nr_vcpus > guest_dt_max_vcpus(p->gic_version))
+                return -EINVAL; /* also an unknown GIC version: 0 vCPUs allowed */
         switch (p->stdout_kind) {
         case GUEST_DT_STDOUT_NONE:
         case GUEST_DT_STDOUT_PV:

@@ -61,6 +61,12 @@
 #define GUEST_DT_EXT_REGION_ALIGN       UINT64_C(0x200000)   /* 2 MiB, as libxl */
 #define GUEST_DT_EXT_REGION_MIN_SIZE    UINT64_C(0x4000000)  /* 64 MiB, libxl's EXT_REGION_MIN_SIZE */
 
+/* The most vCPUs a guest of that GIC version may have (Xen's vGIC limits);
+ * 0 for a version that is neither 2 nor 3. */
+static inline unsigned guest_dt_max_vcpus(unsigned gic_version) {
+        return gic_version == 2 ? GUEST_DT_GICV2_MAX_VCPUS : gic_version == 3 ? GUEST_DT_MAX_VCPUS : 0;
+}
+
 /* A vCPU's MPIDR affinity as Xen gives it (vcpuid_to_vaffinity in
  * xen/arch/arm/include/asm/domain.h, libxl__compute_mpdir): Aff0 = the id's low 4 bits,
  * Aff1 = the next 8. The one definition of it: the device tree's cpu@ nodes
