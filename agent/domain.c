@@ -460,8 +460,8 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                 acpi = malloc(GUEST_ACPI_SIZE_MAX);
                 r = acpi ? guest_acpi_build(&ac, acpi, GUEST_ACPI_SIZE_MAX, &acpi_size) : -ENOMEM;
                 if (r < 0) {
-                        build_fail(err, r == -ENOMEM ? r : -EINVAL, "building the guest's ACPI tables: %s",
-                                   guest_acpi_strerror(r));
+                        r = build_fail(err, r == -ENOMEM ? r : -EINVAL, "building the guest's ACPI tables: %s",
+                                       guest_acpi_strerror(r));
                         goto fail;
                 }
         }

@@ -63,7 +63,7 @@
  * whose interface types are the DBG2 table's serial subtypes. */
 #define SPCR_SBSA_GENERIC_UART  0x0e            /* ACPI_DBG2_ARM_SBSA_GENERIC */
 #define SPCR_IRQ_TYPE_GIC       (1u << 3)
-#define SPCR_BAUD_AS_IS         0
+#define SPCR_BAUD_115200        7               /* not 0 ("as is"), which older kernels refuse */
 #define SPCR_STOP_BITS_1        1
 #define SPCR_TERMINAL_VT_UTF8   2
 #define SPCR_PCI_NONE           0xffffu
@@ -377,7 +377,7 @@ static void write_spcr(struct out *o) {
         put_u8(o, SPCR_IRQ_TYPE_GIC);
         put_u8(o, 0);                                   /* PC-AT IRQ */
         put_u32(o, GUEST_DT_VPL011_SPI);                /* GSIV = INTID (32: SPI 0) */
-        put_u8(o, SPCR_BAUD_AS_IS);
+        put_u8(o, SPCR_BAUD_115200);
         put_u8(o, 0);                                   /* no parity */
         put_u8(o, SPCR_STOP_BITS_1);
         put_u8(o, 0);                                   /* no flow control */

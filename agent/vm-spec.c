@@ -447,6 +447,16 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
         return j;
 }
 
+json_t *vm_spec_to_disk_json(const struct vm_spec *s) {
+        json_t *j = vm_spec_to_json(s);
+
+        if (j && s->firmware == VM_FIRMWARE_NONE) {
+                json_object_del(j, "firmware");
+                json_object_del(j, "acpi");
+        }
+        return j;
+}
+
 bool vm_spec_uses_image(const struct vm_spec *s, const char *name) {
         if ((s->kernel[0] && strcmp(s->kernel, name) == 0) || (s->ramdisk[0] && strcmp(s->ramdisk, name) == 0))
                 return true;

@@ -100,3 +100,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s);
 #define VM_UUID_STRING_MAX 37
 void vm_uuid_format(const uint8_t u[16], char buf[static VM_UUID_STRING_MAX]);
 int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err);
+/* The spec as spec.json keeps it: vm_spec_to_json() without "firmware" and
+ * "acpi" for a VM that boots a kernel, so that an older agent (which
+ * refuses fields it does not know) still reads it after a rollback. */
+json_t *vm_spec_to_disk_json(const struct vm_spec *s);

@@ -156,7 +156,7 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
         if (r < 0)
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot make the VM's directory: %s", strerror(-r));
         vm->generation = 1;
-        j = vm_spec_to_json(&s);
+        j = vm_spec_to_disk_json(&s);
         r = j ? json_write_atomic(vm->dir_fd, "spec.json", j) : -ENOMEM;
         json_decref(j);
         if (r >= 0)

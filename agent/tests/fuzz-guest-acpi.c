@@ -63,6 +63,7 @@ static void check_blob(const struct guest_acpi_config *c, const uint8_t *buf, si
 
                 CHECK(madt->len - off >= 2 && e[1] >= 2 && e[1] <= madt->len - off);
                 if (e[0] == 0x0b) {
+                        CHECK(e[1] == 80); /* a GICC's length, before its fields are read */
                         CHECK(rd32(e + 8) == gicc);
                         CHECK(rd64(e + 68) == ((gicc & 0xf) | (uint64_t) (gicc >> 4) << 8));
                         gicc++;

@@ -360,11 +360,25 @@ static void test_firmware(void **state) {
         assert_string_equal(back.kernel, "");
         json_decref(j);
 
-        /* A direct kernel boot shows firmware null and acpi false. */
+        /* A direct kernel boot shows firmware null and acpi false, and
+         * keeps neither on disk (an older agent reads its spec.json). */
         assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\"}", &s, &e), 0);
         j = vm_spec_to_json(&s);
         assert_true(json_is_null(json_object_get(j, "firmware")));
         assert_true(json_is_false(json_object_get(j, "acpi")));
+        json_decref(j);
+        j = vm_spec_to_disk_json(&s);
+        assert_null(json_object_get(j, "firmware"));
+        assert_null(json_object_get(j, "acpi"));
+        json_object_set_new(j, "uuid", json_string("00112233-4455-6677-8899-aabbccddeeff"));
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), 0);
+        assert_int_equal(back.firmware, VM_FIRMWARE_NONE);
+        assert_false(back.acpi);
+        json_decref(j);
+        assert_int_equal(parse("{\"name\":\"g\",\"firmware\":\"uefi\"}", &s, &e), 0);
+        j = vm_spec_to_disk_json(&s);
+        assert_string_equal(json_string_value(json_object_get(j, "firmware")), "uefi");
+        assert_true(json_is_true(json_object_get(j, "acpi")));
         json_decref(j);
 
         expect_error("{\"name\":\"g\",\"firmware\":\"bios\"}", 400, "invalid_field", "firmware");

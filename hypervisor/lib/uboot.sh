@@ -18,7 +18,7 @@ uboot_check_tools() {
 # (bookworm: 2023.01).
 uboot_version() {
     local v
-    v=$(apt-cache showsrc u-boot 2>/dev/null | awk '/^Version:/ {print $2}' | sort -V | tail -n1)
+    v=$({ apt-cache showsrc u-boot 2>/dev/null || true; } | awk '/^Version:/ {print $2}' | sort -V | tail -n1)
     [[ -n $v ]] || die "no u-boot source package in the apt lists (run hypervisor/deps for its deb-src entry)"
     printf '%s' "$v"
 }
