@@ -3,7 +3,8 @@ whose log may hold 4 MiB (on the bundled board; on the stock one, where a
 flood moves at half the speed, 12 MiB with the same checks, to keep CI
 short). The oldest bytes go, whole segments at a time; what
 stays is exactly the guest's last bytes; the VM's JSON counts what went; a
-reader, a viewer or a follower left behind by the removal is told; the
+reader, a viewer or (on the bundled board) a follower left behind by the
+removal is told; the
 journal says so; and the disk holds no more than the budget. (The tiny guest
 floods: a Linux guest's flood of the same size took minutes more of the
 board's time.)"""
@@ -61,7 +62,11 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
     size = SIZES[board.flavor]
     events = Stream(board)
     with tiny.vm(board, "budget", "flood", console="pv", bytes=size, delay=2, log_max_bytes=BUDGET) as vm:
-        behind = LaggingFollower(board, vm)
+        # A follower left behind, where the flood is far larger than what
+        # the board's network buffers hold: QEMU's user network takes all
+        # dom0 sends, so behind 12 MiB a slow reader's cursor in the agent
+        # still ran ahead of the budget's removals (seen on the stock board).
+        behind = LaggingFollower(board, vm) if size >= SIZES["bundled"] else None
         _, _, body = board.api("GET", f"/vms/{vm}")
         assert body["spec"]["log_max_bytes"] == BUDGET
         assert body["consoles"]["pv"]["log_max_bytes"] == BUDGET
@@ -111,14 +116,15 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
         # The follower that read nothing: its stream ends where it stood (a
         # prefix of what the guest wrote, from offset 0), and a reconnect
         # from there is told how much the budget took from under it.
-        got = behind.ended(timeout=120)
-        assert 0 < len(got) < c["log_start"], (len(got), c)
-        start = got.find(b"tiny 0000000000 ")
-        assert start > 0 and tiny.banner("pv", "flood") in got[:start], got[:200]
-        assert got[start:] == tiny.flood_pattern(len(got) - start), "the follower's bytes are not the flood's first"
-        status, headers, page = board.api("GET", f"/vms/{vm}/consoles/pv/log?from={len(got)}")
-        assert status == 200 and page == held[:len(page)]
-        assert int(headers["X-Xvmd-Log-Skipped"]) == c["log_start"] - len(got), (headers, len(got))
+        got = behind.ended(timeout=120) if behind else None
+        if got is not None:
+            assert 0 < len(got) < c["log_start"], (len(got), c)
+            start = got.find(b"tiny 0000000000 ")
+            assert start > 0 and tiny.banner("pv", "flood") in got[:start], got[:200]
+            assert got[start:] == tiny.flood_pattern(len(got) - start), "the follower's bytes are not the flood's first"
+            status, headers, page = board.api("GET", f"/vms/{vm}/consoles/pv/log?from={len(got)}")
+            assert status == 200 and page == held[:len(page)]
+            assert int(headers["X-Xvmd-Log-Skipped"]) == c["log_start"] - len(got), (headers, len(got))
         # The event stream told each removal, and they add up.
         removed = []
         while sum(removed) < c["log_removed"]:
