@@ -1,13 +1,12 @@
 """A console log's budget on real Xen: a guest floods 64 MiB into a console
 whose log may hold 4 MiB (on the bundled board; on the stock one, where a
 flood moves at half the speed, 12 MiB with the same checks, to keep CI
-short). The oldest bytes go, whole segments at a time; what
-stays is exactly the guest's last bytes; the VM's JSON counts what went; a
-reader, a viewer or (on the bundled board) a follower left behind by the
-removal is told; the
-journal says so; and the disk holds no more than the budget. (The tiny guest
-floods: a Linux guest's flood of the same size took minutes more of the
-board's time.)"""
+short). The oldest bytes go, whole segments at a time; what stays is
+exactly the guest's last bytes; the VM's JSON counts what went; a reader, a
+viewer or (on the bundled board) a follower left behind by the removal is
+told; the journal says so; and the disk holds no more than the budget. (The
+tiny guest floods: a Linux guest's flood of the same size took minutes more
+of the board's time.)"""
 import http.client
 import json
 import socket
