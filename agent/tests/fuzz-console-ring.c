@@ -13,15 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "console-ring.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                        \
-        do {                            \
-                if (!(x))               \
-                        abort();        \
-        } while (0)
 
 static uint32_t take32(const uint8_t **p, size_t *left) {
         uint32_t v = 0;

@@ -18,15 +18,8 @@
 #include <string.h>
 
 #include "acpi-reader.h"
+#include "fuzz.h"
 #include "guest-acpi.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                        \
-        do {                            \
-                if (!(x))               \
-                        abort();        \
-        } while (0)
 
 #define CANARY 0xa5
 

@@ -24,16 +24,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "utf8.h"
 #include "ws.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                        \
-        do {                            \
-                if (!(x))               \
-                        abort();        \
-        } while (0)
 
 struct run {
         struct ws_conn *ws;
