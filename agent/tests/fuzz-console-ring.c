@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz.h"
 #include "console-ring.h"
+#include "fuzz.h"
 
 static uint32_t take32(const uint8_t **p, size_t *left) {
         uint32_t v = 0;
