@@ -68,6 +68,10 @@ int domain_cpu_times(struct domain_toolstack *t, const uint32_t *domids, size_t 
         return -EOPNOTSUPP;
 }
 
+int domain_vif_connected(struct domain_toolstack *t _unused_, uint32_t domid _unused_, unsigned index _unused_) {
+        return -EOPNOTSUPP;
+}
+
 int domain_disk_stats(uint32_t domid, unsigned index, struct domain_disk_stats *ret) {
         (void) domid; (void) index; (void) ret;
         return -EOPNOTSUPP;

@@ -361,6 +361,45 @@ static void fill_disk(struct xs_txn *x, uint32_t d, unsigned index, const struct
         txn_write(x, v, "%s/physical-device", be);
 }
 
+/* One vif, as libxl writes it (libxl_nic.c: libxl__set_xenstore_nic) with
+ * the vbd's permissions. Linux 6.1's netback fails its probe without a
+ * `script` key, though nobody runs it here: the agent does the script's
+ * work (networks.c puts vifD.N on the bridge, then domain_vif_connected()).
+ * `hotplug-status` starts empty; netback connects once it says
+ * "connected". */
+static void fill_vif(struct xs_txn *x, uint32_t d, unsigned index, const struct domain_nic *nic) {
+        char fe[96], be[96], v[64];
+
+        snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", d, index);
+        snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", d, index);
+        snprintf(v, sizeof(v), "%02x:%02x:%02x:%02x:%02x:%02x", nic->mac[0], nic->mac[1], nic->mac[2], nic->mac[3],
+                 nic->mac[4], nic->mac[5]);
+
+        txn_write(x, "", "%s", fe);
+        txn_perms(x, d, XS_PERM_NONE, 0, "%s", fe);
+        txn_write(x, be, "%s/backend", fe);
+        txn_write(x, "0", "%s/backend-id", fe);
+        txn_write(x, "1", "%s/state", fe);
+        txn_write(x, v, "%s/mac", fe);
+        txn_write(x, "1", "%s/trusted", fe);
+
+        txn_write(x, "", "%s", be);
+        txn_perms(x, 0, XS_PERM_NONE, d, "%s", be);
+        txn_write(x, fe, "%s/frontend", be);
+        txn_write(x, v, "%s/mac", be);
+        snprintf(v, sizeof(v), "%u", d);
+        txn_write(x, v, "%s/frontend-id", be);
+        txn_write(x, "1", "%s/online", be);
+        txn_write(x, "1", "%s/state", be);
+        txn_write(x, "xvmd", "%s/script", be);
+        txn_write(x, nic->bridge, "%s/bridge", be);
+        snprintf(v, sizeof(v), "%u", index);
+        txn_write(x, v, "%s/handle", be);
+        txn_write(x, v, "%s/handle", fe);
+        txn_write(x, "vif", "%s/type", be);
+        txn_write(x, "", "%s/hotplug-status", be);
+}
+
 struct disks_arg {
         uint32_t domid;
         const struct domain_config *c;
@@ -371,6 +410,8 @@ static void fill_disks(struct xs_txn *x, const void *arg) {
 
         for (unsigned i = 0; i < a->c->n_disks; i++)
                 fill_disk(x, a->domid, i, &a->c->disks[i]);
+        for (unsigned i = 0; i < a->c->n_nics; i++)
+                fill_vif(x, a->domid, i, &a->c->nics[i]);
 }
 
 /* Every failure of domain_build(): the step that failed, in the words of
@@ -394,6 +435,8 @@ static void remove_keys(struct domain_toolstack *t, uint32_t domid) {
         snprintf(path, sizeof(path), "/local/domain/0/backend/vuart/%u", domid);
         xs_rm(t->xsh, XBT_NULL, path);
         snprintf(path, sizeof(path), "/local/domain/0/backend/vbd/%u", domid);
+        xs_rm(t->xsh, XBT_NULL, path);
+        snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", domid);
         xs_rm(t->xsh, XBT_NULL, path);
 }
 
@@ -423,6 +466,8 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
 
         if (c->n_disks > DOMAIN_DISKS_MAX)
                 return build_fail(err, -E2BIG, "at most %d disks", DOMAIN_DISKS_MAX);
+        if (c->n_nics > DOMAIN_NICS_MAX)
+                return build_fail(err, -E2BIG, "at most %d network interfaces", DOMAIN_NICS_MAX);
         memcpy(cfg.handle, c->uuid, sizeof(cfg.handle));
         if (xc_domain_create(t->xch, &domid, &cfg) < 0)
                 return build_fail(err, negative_errno(), "xc_domain_create: %s", strerror(errno));
@@ -617,10 +662,10 @@ int domain_build(struct domain_toolstack *t, const struct domain_config *c, stru
                         goto fail;
                 }
                 /* Before the guest runs: U-Boot and Linux enumerate
-                 * device/vbd once, early. */
+                 * device/vbd once, early (and the vifs with them). */
                 r = xs_transact(t->xsh, fill_disks, &(struct disks_arg) { .domid = domid, .c = c });
                 if (r < 0) {
-                        build_fail(err, r, "writing the disks' xenstore keys: %s", strerror(-r));
+                        build_fail(err, r, "writing the disks' and vifs' xenstore keys: %s", strerror(-r));
                         goto fail;
                 }
                 if (!xs_introduce_domain(t->xsh, domid, a.store_gfn, a.store_port)) {
@@ -663,6 +708,13 @@ int domain_request_shutdown(struct domain_toolstack *t, uint32_t domid, bool reb
 
         snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", domid);
         return xs_write(t->xsh, XBT_NULL, path, v, strlen(v)) ? 0 : negative_errno();
+}
+
+int domain_vif_connected(struct domain_toolstack *t, uint32_t domid, unsigned index) {
+        char path[96];
+
+        snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%u/hotplug-status", domid, index);
+        return xs_write(t->xsh, XBT_NULL, path, "connected", strlen("connected")) ? 0 : negative_errno();
 }
 
 /* libxl first asks each disk backend to close (online 0, state 5) and

@@ -29,6 +29,15 @@ struct domain_disk {
         bool readonly;
 };
 
+/* A PV network interface as Linux xen-netback sees it: vif N of the guest
+ * is dom0's netdev vifD.N, which the caller puts on bridge once netback has
+ * made it (domain_vif_connected() then lets netback connect). */
+struct domain_nic {
+        uint8_t mac[6];
+        const char *bridge;     /* for people reading xenstore: the agent enslaves it itself */
+};
+
+#define DOMAIN_NICS_MAX 8
 #define DOMAIN_DISKS_MAX 16     /* xvda..xvdp: the compact virtual-device numbers */
 
 struct domain_config {
@@ -44,6 +53,8 @@ struct domain_config {
         bool stdout_vuart;      /* /chosen/stdout-path points at it */
         const struct domain_disk *disks;
         unsigned n_disks;       /* at most DOMAIN_DISKS_MAX */
+        const struct domain_nic *nics;
+        unsigned n_nics;        /* at most DOMAIN_NICS_MAX */
 };
 
 /* Where one console's shared ring is and which guest event channel port
@@ -140,6 +151,11 @@ struct domain_disk_stats {
         uint64_t read_bytes, write_bytes, read_ops, write_ops;
 };
 int domain_disk_stats(uint32_t domid, unsigned index, struct domain_disk_stats *ret);
+
+/* Vif index of domid is on its bridge: its backend's `hotplug-status` is
+ * "connected", which xen-netback waits for before it connects (Xen's
+ * vif-bridge script writes it; the agent is that script). */
+int domain_vif_connected(struct domain_toolstack *t, uint32_t domid, unsigned index);
 
 /* Free memory of the hypervisor, in MiB, and its physical CPU count. */
 int domain_host_resources(struct domain_toolstack *t, uint64_t *ret_free_mib, unsigned *ret_cpus);

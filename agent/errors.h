@@ -31,11 +31,13 @@ enum error_code {
         /* Well-formed, but refers to what is not there or cannot be. */
         ERROR_UNKNOWN_IMAGE,
         ERROR_UNKNOWN_FIRMWARE,         /* a firmware this host has not installed */
+        ERROR_UNKNOWN_NETWORK,          /* a NIC's network that does not exist */
         ERROR_EXCEEDS_HOST,
         ERROR_DIGEST_MISMATCH,
         ERROR_NOT_FOUND,                /* nothing at that path */
         ERROR_VM_NOT_FOUND,
         ERROR_IMAGE_NOT_FOUND,
+        ERROR_NETWORK_NOT_FOUND,
         ERROR_UNKNOWN_CONSOLE,          /* unknown_console, in a path */
         ERROR_OFFSET_OUT_OF_RANGE,
         ERROR_BOOT_NOT_FOUND,           /* a boot the log does not hold */
@@ -47,6 +49,11 @@ enum error_code {
         ERROR_VM_NOT_RUNNING,
         ERROR_VM_NOT_PAUSED,
         ERROR_IMAGE_IN_USE,
+        ERROR_NETWORK_IN_USE,           /* a network NICs use, or the default one */
+        ERROR_SUBNET_OVERLAP,
+        ERROR_MAC_IN_USE,               /* another VM's NIC has that MAC */
+        ERROR_TOO_MANY_NETWORKS,
+        ERROR_NETWORK_FULL,             /* no address left in the subnet */
         ERROR_CONSOLE_CORRUPT,          /* input to a console whose ring broke its rules */
         ERROR_SPEC_CONFLICT,            /* PUT of a VM that exists with another spec */
         ERROR_PRECONDITION_FAILED,      /* If-Match names another generation of the VM */

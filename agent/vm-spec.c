@@ -6,6 +6,7 @@
 
 #include "line-match.h"
 #include "macro.h"
+#include "net-addr.h"
 #include "vm-spec.h"
 
 #define fail(err, code, field, ...) error_set(err, -EINVAL, code, field, __VA_ARGS__)
@@ -210,6 +211,82 @@ static int field_disks(const json_t *v, struct vm_spec *s, struct error *err) {
         return 0;
 }
 
+/* One element of "nics": {"network": NAME, "mac": MAC}, and from disk
+ * also "address". */
+static int parse_nic(const json_t *v, size_t i, bool from_disk, struct vm_nic *n, struct error *err) {
+        const char *key;
+        json_t *e;
+
+        *n = (struct vm_nic) { .network = "default" };
+        if (!json_is_object(v))
+                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "nics", i, NULL),
+                            "nics[%zu] must be an object like {\"network\": \"default\", \"mac\": \"00:16:3e:01:02:03\"}",
+                            i);
+        json_object_foreach((json_t *) (uintptr_t) v, key, e) {
+                if (strcmp(key, "network") != 0 && strcmp(key, "mac") != 0 &&
+                    !(from_disk && strcmp(key, "address") == 0))
+                        return fail(err, ERROR_UNKNOWN_FIELD, error_field_index(err, "nics", i, NULL),
+                                    "unknown field \"%.64s\" in nics[%zu] (network, mac)", key, i);
+        }
+        e = json_object_get(v, "network");
+        if (e && !(json_is_string(e) && spec_name_is_valid(json_string_value(e), VM_NETWORK_NAME_MAX)))
+                return fail(err, ERROR_INVALID_NAME, error_field_index(err, "nics", i, "network"),
+                            "nics[%zu].network must be a network's name: 1 to %d characters of A-Z a-z 0-9 . _ -, "
+                            "not starting with . or -",
+                            i, VM_NETWORK_NAME_MAX);
+        if (e)
+                snprintf(n->network, sizeof(n->network), "%s", json_string_value(e));
+        e = json_object_get(v, "mac");
+        if (e) {
+                const char *field = error_field_index(err, "nics", i, "mac");
+                int r;
+
+                if (!json_is_string(e))
+                        return fail(err, ERROR_INVALID_FIELD, field, "nics[%zu].mac must be a string like "
+                                    "\"00:16:3e:01:02:03\"", i);
+                r = net_mac_parse(json_string_value(e), field, n->mac, err);
+                if (r < 0)
+                        return r;
+                n->mac_set = true;
+        }
+        if (from_disk) {
+                e = json_object_get(v, "address");
+                if (!n->mac_set || !json_is_string(e) || net_addr_parse(json_string_value(e), &n->address) < 0)
+                        return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "nics", i, NULL),
+                                    "nics[%zu] must have a mac and an address", i);
+        }
+        return 0;
+}
+
+static int parse_nics(const json_t *v, bool from_disk, struct vm_spec *s, struct error *err) {
+        size_t i;
+        json_t *e;
+
+        if (!json_is_array(v))
+                return fail(err, ERROR_INVALID_FIELD, "nics", "nics must be an array of {\"network\": \"NAME\"}");
+        if (json_array_size(v) > VM_NICS_MAX)
+                return fail(err, ERROR_OUT_OF_RANGE, "nics", "a VM has at most %d network interfaces", VM_NICS_MAX);
+        json_array_foreach(v, i, e) {
+                int r = parse_nic(e, i, from_disk, &s->nics[i], err);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < i; j++)
+                        if (s->nics[i].mac_set && s->nics[j].mac_set && net_mac_equal(s->nics[i].mac, s->nics[j].mac))
+                                return fail(err, ERROR_INVALID_FIELD, error_field_index(err, "nics", i, "mac"),
+                                            "nics[%zu].mac is also nics[%zu]'s", i, j);
+        }
+        s->n_nics = (unsigned) json_array_size(v);
+        return 0;
+}
+
+static int field_nics(const json_t *v, struct vm_spec *s, struct error *err) {
+        return parse_nics(v, false, s, err);
+}
+
+static int field_nics_disk(const json_t *v, struct vm_spec *s, struct error *err) {
+        return parse_nics(v, true, s, err);
+}
+
 static int parse_alert(const json_t *e, size_t i, struct vm_alert *a, struct error *err) {
         const char *key, *pattern;
         char why[128];
@@ -336,6 +413,8 @@ static const struct field fields[] = {
         { "log_max_bytes", field_log_max_bytes, false, true, true },
         { "autostart", field_autostart, false, true, true },
         { "alerts", field_alerts, false, true, true },
+        { "nics", field_nics, false, true, false },
+        { "nics", field_nics_disk, false, false, true },
         { "start", field_start, false, true, false },
         { "uuid", field_uuid, true, false, true },
 };
@@ -426,6 +505,24 @@ json_t *vm_spec_to_json(const struct vm_spec *s) {
                       "ramdisk", s->ramdisk[0] ? json_string(s->ramdisk) : json_null(), "cmdline", s->cmdline,
                       "consoles", "pv", s->vuart ? "vuart" : NULL, "disks", disks, "log_max_bytes",
                       (json_int_t) s->log_max_bytes, "autostart", s->autostart);
+        if (j) {
+                json_t *nics = json_array();
+
+                for (unsigned i = 0; nics && i < s->n_nics; i++) {
+                        const struct vm_nic *n = &s->nics[i];
+                        char mac[NET_MAC_STRLEN], addr[NET_ADDR_STRLEN];
+
+                        net_mac_format(n->mac, mac);
+                        net_addr_format(n->address, addr);
+                        json_array_append_new(nics, json_pack("{s:s,s:s?,s:s?}", "network", n->network, "mac",
+                                                              n->mac_set ? mac : NULL, "address",
+                                                              n->address ? addr : NULL));
+                }
+                if (json_object_set_new(j, "nics", nics) < 0) {
+                        json_decref(j);
+                        j = NULL;
+                }
+        }
         /* Only when there are some: a spec.json without alerts stays one an
          * older agent reads. */
         if (j && s->n_alerts > 0) {
@@ -454,6 +551,8 @@ json_t *vm_spec_to_disk_json(const struct vm_spec *s) {
                 json_object_del(j, "firmware");
                 json_object_del(j, "acpi");
         }
+        if (j && s->n_nics == 0)
+                json_object_del(j, "nics");
         return j;
 }
 

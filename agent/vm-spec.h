@@ -43,6 +43,20 @@ struct vm_disk {
         bool readonly;
 };
 
+/* A PV network interface on one of the host's networks (networks.h): the
+ * guest's ethN for nics[N], dom0's vifD.N. Its MAC is the user's, or one
+ * the agent draws when the VM is made; its address is the one the agent
+ * gives it in the network's subnet then, which the network's DHCP server
+ * hands over to that MAC only. Both stay for the VM's life. */
+#define VM_NICS_MAX 8
+#define VM_NETWORK_NAME_MAX 32
+struct vm_nic {
+        char network[VM_NETWORK_NAME_MAX + 1];
+        uint8_t mac[6];
+        bool mac_set;                           /* a request gave it, or it was drawn */
+        uint32_t address;                       /* IPv4, host byte order; 0: none yet (a request) */
+};
+
 /* An alert: a pattern (line-match.h) whose every matching line of a
  * console's output becomes a console_alert event. */
 #define VM_ALERTS_MAX 8
@@ -71,6 +85,8 @@ struct vm_spec {
         bool autostart;                         /* started when the agent first starts after a host boot */
         struct vm_alert alerts[VM_ALERTS_MAX];
         unsigned n_alerts;
+        struct vm_nic nics[VM_NICS_MAX];
+        unsigned n_nics;
 };
 
 /* A name for a VM or an image: 1..max characters of [A-Za-z0-9._-], not
@@ -86,7 +102,10 @@ bool spec_name_is_valid(const char *s, size_t max);
  * brings its own). "acpi" (guest ACPI tables beside the device tree) is
  * only for "uefi", and its default there.
  * "disks" is an array of at most VM_DISKS_MAX {"image": NAME, "readonly":
- * false}; an image may appear once. log_max_bytes (each console's log
+ * false}; an image may appear once. "nics" is an array of at most
+ * VM_NICS_MAX {"network": NAME (default "default"), "mac": "00:16:3e:..."
+ * (optional)}; a MAC may appear once (the network's existence and other
+ * VMs' MACs are the caller's to check). log_max_bytes (each console's log
  * budget) defaults to VM_LOG_MAX_BYTES_DEFAULT, also for a spec stored
  * before it existed. The uuid is left for the caller. Returns 0, or -EINVAL with *err filled. */
 int vm_spec_from_request(const json_t *body, struct vm_spec *ret, struct error *err);
@@ -101,6 +120,6 @@ json_t *vm_spec_to_json(const struct vm_spec *s);
 void vm_uuid_format(const uint8_t u[16], char buf[static VM_UUID_STRING_MAX]);
 int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err);
 /* The spec as spec.json keeps it: vm_spec_to_json() without "firmware" and
- * "acpi" for a VM that boots a kernel, so that an older agent (which
+ * "acpi" for a VM that boots a kernel and without "nics" when it has none, so that an older agent (which
  * refuses fields it does not know) still reads it after a rollback. */
 json_t *vm_spec_to_disk_json(const struct vm_spec *s);

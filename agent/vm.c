@@ -245,6 +245,7 @@ static void vm_teardown(struct vm *vm) {
                                           vm->domid);
         }
         vm_release_disks(vm);
+        vm_nics_stop(vm);
         vm->domid = 0;
         vm->stopping = false;
 }
@@ -264,6 +265,7 @@ void vm_free(struct vm *vm) {
                 vm->logs[c] = console_log_free(vm->logs[c]);
         }
         vm_release_disks(vm);
+        vm_nics_stop(vm);
         safe_close(vm->dir_fd);
         free(vm);
 }
@@ -396,6 +398,7 @@ int vm_start(struct vm *vm, struct error *err) {
         char kernel[PATH_MAX], ramdisk[PATH_MAX];
         struct domain_disk disks[VM_DISKS_MAX];
         char params[VM_DISKS_MAX][PATH_MAX];
+        struct domain_nic nics[VM_NICS_MAX];
         struct domain_config c = {
                 .name = vm->spec.name,
                 .vcpus = vm->spec.vcpus,
@@ -407,6 +410,8 @@ int vm_start(struct vm *vm, struct error *err) {
                 .vuart = vm->spec.vuart,
                 .disks = disks,
                 .n_disks = vm->spec.n_disks,
+                .nics = nics,
+                .n_nics = vm->spec.n_nics,
         };
         struct domain_built b;
         int r;
@@ -421,6 +426,9 @@ int vm_start(struct vm *vm, struct error *err) {
         if (r < 0)
                 return r;
         r = vms_check_disks(v, vm, &vm->spec, true, err);
+        if (r < 0)
+                return r;
+        r = vm_nics_config(vm, nics, err);
         if (r < 0)
                 return r;
         r = vm_attach_disks(vm, disks, params, err);
@@ -460,6 +468,7 @@ int vm_start(struct vm *vm, struct error *err) {
                 vm_teardown(vm);
                 return error_set(err, r, ERROR_START_FAILED, NULL, "unpausing the domain failed: %s", strerror(-r));
         }
+        vm_nics_start(vm);
         return vm_transition(vm, VM_EVENT_STARTED, err);
 }
 
@@ -701,6 +710,7 @@ static int vm_take_back(struct vm *vm, json_int_t domid, bool strict, bool *ret_
  * event log. */
 static void vm_taken_back(struct vm *vm, int e, bool ended, bool news) {
         (void) vm_transition(vm, (enum vm_event) e, NULL);
+        vm_nics_start(vm);
         if (news)
                 vm_record(vm, VM_EVENT_STARTED);
         if (ended)
@@ -804,12 +814,13 @@ json_t *vm_to_json(const struct vm *vm) {
                         json_object_set_new(o, "problem", json_string(corrupt));
                 json_object_set_new(consoles, console_names[c], o);
         }
-        return json_pack("{s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o}", "name", vm->spec.name, "state",
+        return json_pack("{s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "name", vm->spec.name, "state",
                          vm_state_to_string(vm->state), "domid", vm->domid ? json_integer(vm->domid) : json_null(),
                          "boot_count", (json_int_t) vm->boot_count, "generation", (json_int_t) vm->generation,
                          "exit_reason",
                          vm->exit_reason == VM_EXIT_NONE ? json_null() : json_string(vm_exit_to_string(vm->exit_reason)),
-                         "last_exit", last_exit_json(vm), "spec", vm_spec_to_json(&vm->spec), "consoles", consoles);
+                         "last_exit", last_exit_json(vm), "spec", vm_spec_to_json(&vm->spec), "consoles", consoles,
+                         "nics", vm_nics_to_json(vm));
 }
 
 const char *vm_name(const struct vm *vm) {
@@ -849,6 +860,14 @@ bool vm_spec_matches(const struct vm *vm, const struct vm_spec *spec) {
         bool same;
 
         memcpy(s.uuid, vm->spec.uuid, sizeof(s.uuid));
+        /* The agent drew the MACs a request left out, and gave the addresses. */
+        for (unsigned i = 0; i < s.n_nics && i < vm->spec.n_nics; i++) {
+                if (!s.nics[i].mac_set) {
+                        memcpy(s.nics[i].mac, vm->spec.nics[i].mac, sizeof(s.nics[i].mac));
+                        s.nics[i].mac_set = true;
+                }
+                s.nics[i].address = vm->spec.nics[i].address;
+        }
         a = vm_spec_to_json(&s);
         b = vm_spec_to_json(&vm->spec);
         same = a && b && json_equal(a, b);

@@ -40,6 +40,10 @@ struct vm {
         struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
         struct vm_alert_watch *alerts[VM_ALERTS_MAX * _VM_CONSOLE_MAX]; /* vm-alerts.c */
         unsigned n_alerts;
+        sd_event_source *nic_timer;     /* vm-nics.c: waits for netback's vifs */
+        unsigned nic_tries;
+        uint32_t nics_done;             /* a bit per NIC: looked after (on its bridge, or failed) */
+        uint32_t nics_plugged;          /* a bit per NIC: on its bridge and connected */
 };
 
 /* The spec's alerts as watchers of the consoles' hubs (vm-alerts.c), from
@@ -47,12 +51,30 @@ struct vm {
 int vm_alerts_start(struct vm *vm);
 void vm_alerts_stop(struct vm *vm);
 
+/* The NICs as the toolstack takes them (unknown_network for a network
+ * that is gone); then, once the domain exists, its vifs put on their
+ * bridges (vm-nics.c); stopped when the domain goes. */
+int vm_nics_config(struct vm *vm, struct domain_nic *nics, struct error *err);
+void vm_nics_start(struct vm *vm);
+void vm_nics_stop(struct vm *vm);
+json_t *vm_nics_to_json(const struct vm *vm);
+
+/* vms-networks.c: the networks opened (bridges and DHCP only with Xen),
+ * then served once the VMs are loaded; a new spec's NICs given their MACs
+ * and addresses (unknown_network, mac_in_use, network_full naming the
+ * field); the DHCP servers of a spec's networks told its NICs came or went. */
+int vms_networks_open(struct vms *v, const char *state_dir);
+void vms_networks_serve(struct vms *v);
+int vms_assign_nics(struct vms *v, struct vm_spec *s, struct error *err);
+void vms_nics_changed(struct vms *v, const struct vm_spec *s);
+
 struct vms {
         sd_event *event;
         int vms_fd, images_fd;
         char images_dir[PATH_MAX];      /* for the disks' `params` */
         char firmware_dir[PATH_MAX];
         struct domain_toolstack *ts;    /* NULL without Xen */
+        struct networks *nets;          /* the guest networks (bridges and DHCP only with Xen) */
         int state_fd;                   /* STATE, for the logs' pool */
         struct console_log_pool *logs;  /* every console log: their total budget and free floor */
         sd_event_source *watch;

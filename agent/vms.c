@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "instance.h"
 #include "log.h"
+#include "networks.h"
 #include "vm.h"
 
 struct vms *vms_free(struct vms *v) {
@@ -25,6 +26,7 @@ struct vms *vms_free(struct vms *v) {
         /* Running domains keep running: the agent is not their parent. */
         for (size_t i = 0; i < v->n; i++)
                 vm_free(v->vm[i]);
+        networks_free(v->nets);
         v->watch = sd_event_source_disable_unref(v->watch);
         domain_toolstack_free(v->ts);
         console_log_pool_free(v->logs);
@@ -81,6 +83,7 @@ static int remove_tree(int dir_fd, const char *name) {
 
 int vms_delete(struct vms *v, struct vm *vm, struct error *err) {
         char name[VM_NAME_MAX + 1];
+        struct vm_spec spec;
         size_t i;
         int r;
 
@@ -95,8 +98,10 @@ int vms_delete(struct vms *v, struct vm *vm, struct error *err) {
         r = remove_tree(v->vms_fd, vm->spec.name);
         if (r < 0)
                 log_warning_errno(r, "VM %s: removing its directory failed, ignoring", vm->spec.name);
+        spec = vm->spec;
         vm_free(vm);
         v->vm[i] = v->vm[--v->n];
+        vms_nics_changed(v, &spec);
         (void) events_append(v->events, "vm_deleted", name, NULL);
         return 0;
 }
@@ -137,6 +142,8 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
                 r = vms_check_disks(v, NULL, &s, s.start, err);
         if (r >= 0)
                 r = check_host(v, &s, err);
+        if (r >= 0)
+                r = vms_assign_nics(v, &s, err);
         if (r < 0)
                 return r;
         /* A random (version 4) UUID. */
@@ -173,6 +180,7 @@ int vms_create(struct vms *v, const struct vm_spec *spec, struct vm **ret, struc
                 return error_set(err, r, ERROR_INTERNAL, NULL, "cannot store the VM: %s", strerror(-r));
         }
         v->vm[v->n++] = vm;
+        vms_nics_changed(v, &s);
         (void) events_append(v->events, "vm_created", s.name,
                              json_pack("{s:s,s:I}", "state", vm_state_to_string(vm->state), "generation",
                                        (json_int_t) vm->generation));
@@ -429,8 +437,12 @@ int vms_new(sd_event *event, const char *state_dir, const char *firmware_dir, st
                 if (r < 0)
                         goto fail;
         }
+        r = vms_networks_open(v, state_dir);
+        if (r < 0)
+                goto fail;
         v->host_booted = v->ts && vms_first_start_since_boot(v);
         vms_load(v);
+        vms_networks_serve(v);
         vms_sweep(v);
         vms_autostart(v);
         *ret = v;

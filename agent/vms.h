@@ -169,6 +169,14 @@ int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_conso
 /* Images (see images.h), each listed with the VMs that name it. An image
  * that a VM names, whatever the VM's state, can be neither replaced nor
  * removed (image_in_use): the VM's next start or reboot reads it. */
+/* The guest networks (networks.h): listed, one by name (NULL: none), made
+ * (name, subnet; errors name the field), deleted (network_in_use while a
+ * VM has a NIC on it, and for "default"). */
+json_t *vms_networks_to_json(const struct vms *v);
+json_t *vms_network_to_json(const struct vms *v, const char *name);
+int vms_network_create(struct vms *v, const char *name, const char *subnet, json_t **ret, struct error *err);
+int vms_network_delete(struct vms *v, const char *name, struct error *err);
+
 json_t *vms_images_to_json(struct vms *v);
 int vms_image_upload_begin(struct vms *v, const char *name, uint64_t announced, const char *expect_sha256,
                            struct image_upload **ret, struct error *err);
