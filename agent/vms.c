@@ -53,6 +53,20 @@ struct vm *vms_find(struct vms *v, const char *name) {
         return NULL;
 }
 
+int vms_port_target(struct vms *v, const char *name, uint16_t port _unused_, struct sockaddr_in *ret,
+                    struct error *err) {
+        struct vm *vm = vms_find(v, name);
+
+        *ret = (struct sockaddr_in) { .sin_family = AF_INET };
+        if (!vm)
+                return error_set(err, -ENOENT, ERROR_VM_NOT_FOUND, "name", "there is no VM named %s", name);
+        if (vm_state(vm) != VM_RUNNING && vm_state(vm) != VM_PAUSED)
+                return error_set(err, -EINVAL, ERROR_VM_NOT_RUNNING, NULL, "VM %s does not run", name);
+        /* Until VMs have network interfaces (issue 14). */
+        return error_set(err, -EADDRNOTAVAIL, ERROR_VM_NO_ADDRESS, NULL,
+                         "VM %s has no network interface to forward a port to", name);
+}
+
 /* Removes DIR/name recursively (a VM's directory: files and one level of
  * log directories, nothing deeper). */
 static int remove_tree(int dir_fd, const char *name) {
