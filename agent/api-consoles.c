@@ -366,41 +366,20 @@ static void ws_upgrade_free(struct api_upgrade *u) {
 }
 
 void api_console_ws(struct api_call *call) {
-        struct ws_handshake_request hs = {
-                .method = call->req->method,
-                .upgrade = api_header(call, "Upgrade"),
-                .connection = api_header(call, "Connection"),
-                .version = api_header(call, "Sec-WebSocket-Version"),
-                .key = api_header(call, "Sec-WebSocket-Key"),
-        };
         char accept[WS_HANDSHAKE_ACCEPT_LEN + 1];
-        struct ws_handshake_error hs_err;
         struct error err = { 0 };
         struct ws_upgrade *w;
         uint64_t off;
 
-        if (!parse_from(call, vm_console_log(call->vm, call->console), &off))
+        if (!parse_from(call, vm_console_log(call->vm, call->console), &off) ||
+            !api_ws_handshake(call, accept, sizeof(accept)))
                 return;
-        if (ws_handshake_check(&hs, &hs_err) < 0) {
-                bool upgrade = hs_err.status == 426;
-
-                api_response_error(call->resp,
-                                   upgrade                 ? ERROR_UPGRADE_REQUIRED
-                                   : hs_err.status == 405 ? ERROR_BAD_HANDSHAKE_METHOD
-                                                           : ERROR_BAD_HANDSHAKE,
-                                   hs_err.header, "%s", hs_err.message);
-                if (upgrade) {
-                        api_response_header(call->resp, "Upgrade", "websocket");
-                        api_response_header(call->resp, "Sec-WebSocket-Version", WS_HANDSHAKE_VERSION);
-                }
-                return;
-        }
         if (console_ws_admit(call->api->viewers, call->vm, call->console, &err) < 0) {
                 api_response_fail(call->resp, &err);
                 return;
         }
-        if (ws_handshake_accept(hs.key, accept) < 0 || !(w = calloc(1, sizeof(*w)))) {
-                api_response_error(call->resp, ERROR_INTERNAL, NULL, "cannot answer the handshake");
+        if (!(w = calloc(1, sizeof(*w)))) {
+                api_response_error(call->resp, ERROR_INTERNAL, NULL, "out of memory");
                 return;
         }
         w->base = (struct api_upgrade) { .start = ws_upgrade_start, .free = ws_upgrade_free };
@@ -409,10 +388,5 @@ void api_console_ws(struct api_call *call) {
         w->console = call->console;
         w->from_set = api_query(call, "from") != NULL;
         w->from = off;
-        api_response_done(call->resp);
-        call->resp->status = 101;
-        call->resp->empty = true;
-        call->resp->upgrade = &w->base;
-        api_response_header(call->resp, "Upgrade", "websocket");
-        api_response_header(call->resp, "Sec-WebSocket-Accept", "%s", accept);
+        api_response_upgrade(call, &w->base, accept);
 }

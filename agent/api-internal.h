@@ -37,6 +37,7 @@ struct api {
         struct host_paths paths;
         struct vms *vms;
         struct console_ws *viewers;
+        struct port_forwards *forwards;
         struct sessions *sessions;
         char *web_dir;
         double started_realtime;        /* CLOCK_REALTIME s when the API was made */
@@ -54,6 +55,8 @@ enum api_needs {
         API_NEEDS_VM,           /* ... and call->vm, the VM named by the first "{...}" (else 404) */
         API_NEEDS_CONSOLE,      /* ... and call->console, the console named by the second "{...}" */
         API_NEEDS_VIEWERS,      /* API_NEEDS_CONSOLE, and the websocket viewers */
+        API_NEEDS_PORT,         /* the port forwards, call->vm (no If-Match), and call->port, the port named by
+                                 * the second "{...}" (else 400 invalid_field port) */
 };
 
 struct api_call {
@@ -64,6 +67,7 @@ struct api_call {
         char cap[API_CAPS_MAX][API_CAP_MAX];    /* the path's "{...}" segments, in order */
         struct vm *vm;
         enum vm_console console;
+        uint16_t port;
 };
 
 typedef void (*api_handler_t)(struct api_call *call);
@@ -79,6 +83,13 @@ bool api_if_match(const char *value, const char *etag);
 bool api_check_if_match(struct api_call *call, const struct vm *vm);
 /* A VM's JSON as the answer, with its ETag. */
 void api_response_vm(struct api_response *resp, unsigned status, const struct vm *vm);
+
+/* A websocket route's upgrade (api.c): whether the request is a valid one
+ * (ws-handshake.h), with its Sec-WebSocket-Accept in accept; false with the
+ * refusal (400, 405, 426) in the answer. Then the 101 that hands the
+ * connection to u (consumed). */
+bool api_ws_handshake(struct api_call *call, char *accept, size_t accept_size);
+void api_response_upgrade(struct api_call *call, struct api_upgrade *u, const char *accept);
 
 /* The request's body as JSON, or NULL with a 400 already in the answer. */
 json_t *api_body_json(struct api_call *call);
@@ -128,3 +139,5 @@ void api_console_input(struct api_call *call);
 void api_console_log(struct api_call *call);
 void api_console_boots(struct api_call *call);
 void api_console_ws(struct api_call *call);
+
+void api_port_ws(struct api_call *call);

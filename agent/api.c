@@ -11,6 +11,7 @@
 
 #include "api-internal.h"
 #include "instance.h"
+#include "ws-handshake.h"
 
 /* Bodies: JSON requests are small; console input is a few keystrokes or a
  * pasted script. */
@@ -60,6 +61,7 @@ static const struct api_route routes[] = {
         { "GET", "/v1/vms/{name}/consoles/{console}/boots", 0, api_console_boots, BODY_BUFFERED, API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/{name}/consoles/{console}/wait", 0, api_console_wait, BODY_BUFFERED, API_NEEDS_CONSOLE },
         { "GET", "/v1/vms/{name}/consoles/{console}/ws", 0, api_console_ws, BODY_BUFFERED, API_NEEDS_VIEWERS },
+        { "GET", "/v1/vms/{name}/ports/{port}/ws", 0, api_port_ws, BODY_BUFFERED, API_NEEDS_PORT },
 };
 
 static_assert(ELEMENTSOF(routes) <= API_ROUTE_UNMATCHED, "api_http_stats has a row for every route");
@@ -126,6 +128,10 @@ void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth) {
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers) {
         a->vms = vms;
         a->viewers = viewers;
+}
+
+void api_set_forwards(struct api *a, struct port_forwards *forwards) {
+        a->forwards = forwards;
 }
 
 struct api *api_free(struct api *a) {
@@ -297,10 +303,11 @@ static bool preconditions_hold(struct api_call *call) {
 
         if (needs == API_NEEDS_NOTHING)
                 return true;
-        if (!a->vms || (needs == API_NEEDS_VIEWERS && !a->viewers)) {
+        if (!a->vms || (needs == API_NEEDS_VIEWERS && !a->viewers) || (needs == API_NEEDS_PORT && !a->forwards)) {
                 api_response_error(call->resp, ERROR_XEN_UNAVAILABLE, NULL, "the agent manages no %s here",
                                    strncmp(call->route->path, "/v1/images", 10) == 0   ? "images"
                                    : strncmp(call->route->path, "/v1/events", 10) == 0 ? "events"
+                                   : needs == API_NEEDS_PORT                           ? "port forwards"
                                                                                        : "VMs");
                 return false;
         }
@@ -317,6 +324,17 @@ static bool preconditions_hold(struct api_call *call) {
         }
         if (needs == API_NEEDS_VM)
                 return api_check_if_match(call, call->vm); /* the VM's own routes; its consoles' ignore it */
+        if (needs == API_NEEDS_PORT) {
+                uint64_t port;
+
+                if (api_parse_u64(call->cap[1], &port) < 0 || port < 1 || port > 65535) {
+                        api_response_error(call->resp, ERROR_INVALID_FIELD, "port",
+                                           "port must be a TCP port number, 1 to 65535 (not %.64s)", call->cap[1]);
+                        return false;
+                }
+                call->port = (uint16_t) port;
+                return true;
+        }
         if (vm_console_from_string(call->cap[1], &call->console) < 0 || !vm_console_hub(call->vm, call->console)) {
                 api_response_error(call->resp, ERROR_UNKNOWN_CONSOLE, "console", "VM %s has no console %.64s (pv%s)",
                                    call->cap[0], call->cap[1],
@@ -394,6 +412,48 @@ void api_response_body_too_large(struct api_response *resp, const struct api_rou
         api_response_error(resp, ERROR_PAYLOAD_TOO_LARGE, NULL,
                            "the request body is larger than the %zu bytes %s %s accepts", route->body_max,
                            route->method, route->path);
+}
+
+/* ---- websocket upgrades ---- */
+
+bool api_ws_handshake(struct api_call *call, char *accept, size_t accept_size) {
+        struct ws_handshake_request hs = {
+                .method = call->req->method,
+                .upgrade = api_header(call, "Upgrade"),
+                .connection = api_header(call, "Connection"),
+                .version = api_header(call, "Sec-WebSocket-Version"),
+                .key = api_header(call, "Sec-WebSocket-Key"),
+        };
+        struct ws_handshake_error hs_err;
+        bool upgrade;
+
+        if (ws_handshake_check(&hs, &hs_err) < 0) {
+                upgrade = hs_err.status == 426;
+                api_response_error(call->resp,
+                                   upgrade                 ? ERROR_UPGRADE_REQUIRED
+                                   : hs_err.status == 405 ? ERROR_BAD_HANDSHAKE_METHOD
+                                                           : ERROR_BAD_HANDSHAKE,
+                                   hs_err.header, "%s", hs_err.message);
+                if (upgrade) {
+                        api_response_header(call->resp, "Upgrade", "websocket");
+                        api_response_header(call->resp, "Sec-WebSocket-Version", WS_HANDSHAKE_VERSION);
+                }
+                return false;
+        }
+        if (accept_size < WS_HANDSHAKE_ACCEPT_LEN + 1 || ws_handshake_accept(hs.key, accept) < 0) {
+                api_response_error(call->resp, ERROR_INTERNAL, NULL, "cannot answer the handshake");
+                return false;
+        }
+        return true;
+}
+
+void api_response_upgrade(struct api_call *call, struct api_upgrade *u, const char *accept) {
+        api_response_done(call->resp);
+        call->resp->status = 101;
+        call->resp->empty = true;
+        call->resp->upgrade = u;
+        api_response_header(call->resp, "Upgrade", "websocket");
+        api_response_header(call->resp, "Sec-WebSocket-Accept", "%s", accept);
 }
 
 /* ---- uploads ---- */

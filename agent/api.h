@@ -1,6 +1,6 @@
 /* api.h: owns the REST API: its routing table (api.c), the handlers of each
- * resource (api-vms.c, api-images.c, api-consoles.c, api-events.c,
- * api-host.c, api-web.c), who must authenticate, how large a body may be,
+ * resource (api-vms.c, api-images.c, api-consoles.c, api-ports.c,
+ * api-events.c, api-host.c, api-web.c), who must authenticate, how large a body may be,
  * the JSON every answer carries and the HTTP status of every error
  * (api-error.c). Knows
  * nothing of sockets or of libmicrohttpd; http-server.c feeds it requests.
@@ -126,6 +126,11 @@ struct console_ws;
 void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth);
 
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
+
+struct port_forwards;
+/* The port forwards (port-forward.h, borrowed) that GET
+ * /v1/vms/NAME/ports/PORT/ws starts; without them that route answers 503. */
+void api_set_forwards(struct api *a, struct port_forwards *forwards);
 
 /* Pure routing. HEAD is looked up as GET. A route's path may hold "{name}"
  * segments, each matching one non-empty segment of the request's path. Returns 0 with *ret set, -ENOENT for

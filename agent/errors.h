@@ -48,6 +48,7 @@ enum error_code {
         ERROR_VM_RUNNING,
         ERROR_VM_NOT_RUNNING,
         ERROR_VM_NOT_PAUSED,
+        ERROR_VM_NO_ADDRESS,            /* a forward to a VM without a NIC, or without a lease on it */
         ERROR_IMAGE_IN_USE,
         ERROR_NETWORK_IN_USE,           /* a network NICs use, or the default one */
         ERROR_SUBNET_OVERLAP,
@@ -65,6 +66,7 @@ enum error_code {
         ERROR_CONSOLE_BUSY,
         ERROR_TOO_MANY_VIEWERS,
         ERROR_TOO_MANY_FOLLOWERS,
+        ERROR_TOO_MANY_FORWARDS,        /* port forwards: the agent's limit, or the VM's */
         ERROR_TIME_INDEX_UNAVAILABLE,   /* since/until of a log whose time index is not there */
         ERROR_WAIT_TIMEOUT,             /* a wait's pattern did not appear in its time */
 

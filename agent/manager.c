@@ -14,6 +14,7 @@
 #include "http-server.h"
 #include "log.h"
 #include "manager.h"
+#include "port-forward.h"
 #include "vms.h"
 #include "xen.h"
 
@@ -27,6 +28,7 @@ struct manager {
         struct api *api;
         struct vms *vms;
         struct console_ws *viewers;
+        struct port_forwards *forwards;
         struct http_server *http;
 };
 
@@ -172,6 +174,10 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot start");
         api_set_vms(m->api, m->vms, m->viewers);
+        r = port_forwards_new(m->event, NULL, &m->forwards);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start");
+        api_set_forwards(m->api, m->forwards);
 
         fd = open_listen_socket(config->listen);
         if (fd < 0)
@@ -187,8 +193,10 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
-        /* Websocket viewers first: their sockets go back to the HTTP server. */
+        /* Websockets first (viewers, port forwards): their sockets go back
+         * to the HTTP server. */
         console_ws_free(m->viewers);
+        port_forwards_free(m->forwards);
         http_server_free(m->http);
         api_free(m->api);
         vms_free(m->vms);

@@ -195,3 +195,30 @@ int vms_network_delete(struct vms *v, const char *name, struct error *err) {
         (void) events_append(v->events, "network_deleted", NULL, json_pack("{s:s}", "network", name));
         return 0;
 }
+
+int vms_port_target(struct vms *v, const char *name, uint16_t port, struct sockaddr_in *ret, struct error *err) {
+        struct vm *vm = vms_find(v, name);
+        const struct vm_nic *nic;
+        const struct network *net;
+        uint32_t addr;
+
+        if (!vm)
+                return error_set(err, -ENOENT, ERROR_VM_NOT_FOUND, "name", "there is no VM named %s", name);
+        if (!vm_state_has_domain(vm->state))
+                return error_set(err, -ESRCH, ERROR_VM_NOT_RUNNING, NULL, "VM %s is not running", name);
+        if (vm->spec.n_nics == 0)
+                return error_set(err, -ENOENT, ERROR_VM_NO_ADDRESS, NULL, "VM %s has no network interface", name);
+        nic = &vm->spec.nics[0];
+        net = networks_find(v->nets, nic->network);
+        /* Only where the DHCP server sent the VM's address: a guest that
+         * took another address on the bridge is not reached by it. */
+        if (!net || network_lease(net, nic->mac, &addr, NULL) < 0 || addr != nic->address)
+                return error_set(err, -EAGAIN, ERROR_VM_NO_ADDRESS, NULL,
+                                 "VM %s's first NIC has no DHCP lease (yet): is its network up in the guest?", name);
+        *ret = (struct sockaddr_in) {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(addr),
+        };
+        return 0;
+}

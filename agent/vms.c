@@ -54,7 +54,6 @@ struct vm *vms_find(struct vms *v, const char *name) {
                         return v->vm[i];
         return NULL;
 }
-
 /* Removes DIR/name recursively (a VM's directory: files and one level of
  * log directories, nothing deeper). */
 static int remove_tree(int dir_fd, const char *name) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -125,6 +126,14 @@ struct vm *vms_get(const struct vms *v, size_t i);
  * at most vms_count()), UINT64_MAX for a VM without a domain: one
  * hypercall for all, for the metrics. -EOPNOTSUPP without Xen. */
 int vms_cpu_times(const struct vms *v, uint64_t *ret_ns, size_t n);
+
+/* Where a forward to the VM's port goes (the front end's port forwards,
+ * GET /v1/vms/NAME/ports/PORT/ws): the leased IPv4 address of its first NIC,
+ * with port, into *ret. Fails with vm_not_found for no VM of that name,
+ * vm_not_running for one that does not run, and vm_no_address (naming the
+ * NIC) for one without a NIC or without a lease on it. For now no VM has a
+ * NIC: every running VM is vm_no_address. */
+int vms_port_target(struct vms *vms, const char *name, uint16_t port, struct sockaddr_in *ret, struct error *err);
 
 /* "pv", "vuart", and back (-EINVAL for another name). */
 const char *vm_console_to_string(enum vm_console c);

@@ -179,6 +179,9 @@ struct ws_conn {
         char report_reason[WS_REASON_MAX + 1];
 
         bool above_low_water;
+        bool refused;                   /* ws_send_*() said -ENOBUFS since the last on_writable */
+        bool receive_off;               /* ws_set_receive(c, false) */
+        bool io_parked;                 /* the io source is off: a hang-up while receiving is off */
         bool write_waiting;             /* we have bytes for the socket, since write_wait_start */
         uint64_t write_wait_start;
         uint64_t write_wait_max;        /* the longest wait that ended since ws_take_write_stall() */
@@ -416,6 +419,12 @@ static bool ended(const struct ws_conn *c) {
  * peer's answer to our close frame. */
 static bool reading(const struct ws_conn *c) {
         return c->state == WS_OPEN || c->state == WS_CLOSE_WAIT_QUEUE || c->state == WS_CLOSE_SENT_WAIT_PEER;
+}
+
+/* The owner turned receiving off, and the connection is open (a close
+ * handshake reads again: the peer's close frame is awaited). */
+static bool receive_paused(const struct ws_conn *c) {
+        return c->receive_off && c->state == WS_OPEN;
 }
 
 /* Our close frame is not queued yet: it waits for the queue to drain. */
@@ -701,12 +710,14 @@ static void do_read(struct ws_conn *c) {
                         return;
                 }
                 handle_input(c, buf, (size_t) n);
-                if (c->free_requested || ended(c))
+                if (c->free_requested || ended(c) || receive_paused(c))
                         return;
         }
 }
 
 static void do_write(struct ws_conn *c) {
+        size_t before = wslay_event_get_queued_msg_length(c->wslay), after;
+
         for (int i = 0; i < 2; i++) {
                 if (wslay_event_want_write(c->wslay) && wslay_event_send(c->wslay) < 0) {
                         abort_conn(c, "write error");
@@ -716,18 +727,30 @@ static void do_write(struct ws_conn *c) {
                         break;
                 queue_close_frame(c);
         }
-        if (c->above_low_water && wslay_event_get_queued_msg_length(c->wslay) <= c->config.low_water) {
+        after = wslay_event_get_queued_msg_length(c->wslay);
+        /* Drained to low_water; or, after a refusal, some of the queue went
+         * (many small messages cost more than their bytes: the queue may
+         * refuse one while below low_water). */
+        if ((c->above_low_water && after <= c->config.low_water) || (c->refused && after < before)) {
                 c->above_low_water = false;
+                c->refused = false;
                 if (c->cb.on_writable && c->state == WS_OPEN)
                         c->cb.on_writable(c);
         }
 }
 
 static void update_io(struct ws_conn *c) {
-        uint32_t events = c->eof ? 0 : EPOLLIN;
+        uint32_t events = c->eof || receive_paused(c) ? 0 : EPOLLIN;
 
         if (!c->io)
                 return;
+        if (c->io_parked && !receive_paused(c)) {
+                c->io_parked = false;
+                if (sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                        end_conn(c, WS_CLOSE_INTERNAL_ERROR, "cannot watch the socket");
+                        return;
+                }
+        }
         if (wslay_event_want_write(c->wslay) ||
             (close_waits_for_queue(c) && wslay_event_get_queued_msg_count(c->wslay) == 0)) {
                 events |= EPOLLOUT;
@@ -822,9 +845,19 @@ static int on_io(sd_event_source *s _unused_, int fd _unused_, uint32_t revents,
         struct ws_conn *c = userdata;
 
         dispatch_begin(c);
-        if (c->fed)
+        if (receive_paused(c) && (revents & (EPOLLHUP | EPOLLERR))) {
+                /* epoll reports a hang-up whatever it was asked: the
+                 * socket stays unwatched until receiving is on again, when
+                 * what the peer sent before it is read (then EOF, or the
+                 * error). Nothing could be written to it anyway. */
+                c->io_parked = true;
+                if (sd_event_source_set_enabled(c->io, SD_EVENT_OFF) < 0)
+                        end_conn(c, WS_CLOSE_INTERNAL_ERROR, "cannot watch the socket");
+                return dispatch_end(c);
+        }
+        if (c->fed && !receive_paused(c))
                 handle_fed(c);
-        if (!c->free_requested && !ended(c) && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        if (!c->free_requested && !ended(c) && !receive_paused(c) && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 do_read(c);
         /* Also after a read only: the input may have queued a pong or a close. */
         if (!c->free_requested && !ended(c))
@@ -836,7 +869,8 @@ static int on_feed(sd_event_source *s _unused_, void *userdata) {
         struct ws_conn *c = userdata;
 
         dispatch_begin(c);
-        handle_fed(c);
+        if (!receive_paused(c))
+                handle_fed(c); /* else ws_set_receive() brings it back */
         if (!c->free_requested && !ended(c))
                 do_write(c);
         return dispatch_end(c);
@@ -847,7 +881,8 @@ static void arm_ping_timer(struct ws_conn *c) {
 
         if (c->config.ping_interval_usec != WS_NEVER)
                 next = c->next_ping_usec;
-        if (c->config.idle_timeout_usec != WS_NEVER && c->last_rx_usec + c->config.idle_timeout_usec < next)
+        if (c->config.idle_timeout_usec != WS_NEVER && !receive_paused(c) &&
+            c->last_rx_usec + c->config.idle_timeout_usec < next)
                 next = c->last_rx_usec + c->config.idle_timeout_usec;
         if (next != WS_NEVER)
                 arm_timer(c, c->ping_timer, next);
@@ -859,7 +894,8 @@ static int on_ping_timer(sd_event_source *s _unused_, uint64_t usec _unused_, vo
 
         dispatch_begin(c);
         if (c->state == WS_OPEN) {
-                if (c->config.idle_timeout_usec != WS_NEVER && now >= c->last_rx_usec + c->config.idle_timeout_usec)
+                if (c->config.idle_timeout_usec != WS_NEVER && !receive_paused(c) &&
+                    now >= c->last_rx_usec + c->config.idle_timeout_usec)
                         abort_conn(c, "keep-alive timeout");
                 else {
                         if (c->config.ping_interval_usec != WS_NEVER && now >= c->next_ping_usec) {
@@ -1016,6 +1052,31 @@ bool ws_is_open(const struct ws_conn *c) {
         return c->state == WS_OPEN && !c->free_requested;
 }
 
+int ws_set_receive(struct ws_conn *c, bool on) {
+        int r;
+
+        if (c->receive_off == !on || c->free_requested || ended(c))
+                return 0;
+        c->receive_off = !on;
+        if (on) {
+                /* The silence was ours: the idle timeout starts again. */
+                c->last_rx_usec = now_usec(c);
+                if (c->state == WS_OPEN && c->ping_timer)
+                        arm_ping_timer(c);
+                /* Bytes of ws_feed() that waited: handled from the loop. */
+                if (c->fed && c->feed_source) {
+                        r = sd_event_source_set_enabled(c->feed_source, SD_EVENT_ONESHOT);
+                        if (r < 0) {
+                                end_conn(c, WS_CLOSE_INTERNAL_ERROR, "cannot resume reading");
+                                arm_timer(c, c->close_timer, 0); /* on_close from the loop */
+                                return r;
+                        }
+                }
+        }
+        update_io(c);
+        return 0;
+}
+
 static int queue_message(struct ws_conn *c, uint8_t opcode, const void *data, size_t len) {
         struct wslay_event_msg msg = {
                 .opcode = opcode,
@@ -1026,8 +1087,10 @@ static int queue_message(struct ws_conn *c, uint8_t opcode, const void *data, si
 
         if (!ws_is_open(c))
                 return -ESHUTDOWN;
-        if (len > c->config.max_queued || queue_cost(c) + WS_MSG_OVERHEAD + len > c->config.max_queued)
+        if (len > c->config.max_queued || queue_cost(c) + WS_MSG_OVERHEAD + len > c->config.max_queued) {
+                c->refused = true;
                 return -ENOBUFS;
+        }
         r = wslay_event_queue_msg(c->wslay, &msg);
         if (r == WSLAY_ERR_NOMEM)
                 return -ENOMEM;

@@ -102,7 +102,9 @@ struct ws_callbacks {
          * later) and must still ws_free() the connection. */
         void (*on_close)(struct ws_conn *c, uint16_t code, const char *reason);
         /* Optional: the outgoing queue, after having grown past low_water,
-         * has drained to low_water or less. */
+         * has drained to low_water or less; or, after ws_send_*() refused a
+         * message (-ENOBUFS), the socket took some of the queue (a queue of
+         * many small messages can be full below low_water). */
         void (*on_writable)(struct ws_conn *c);
 };
 
@@ -131,6 +133,20 @@ void *ws_userdata(const struct ws_conn *c);
 /* True until a close handshake starts (either side) or the connection ends:
  * messages can be sent and are delivered. */
 bool ws_is_open(const struct ws_conn *c);
+
+/* Receiving off (on false) or on again, for an owner that cannot take
+ * more messages for now (a forward whose other side is full). While it is
+ * off and the connection open, nothing is read from the socket, so the
+ * peer's frames wait in the kernel's buffers and TCP's flow control holds
+ * the peer back; the idle timeout does not run (the silence is ours: it
+ * starts again when receiving is back on); pings still go out, and
+ * sending is unaffected. Called from on_binary or on_text, the messages
+ * whose bytes were read with that one's may still come (at most
+ * WS_FEED_MAX bytes of them); otherwise none comes until it is on. A
+ * close handshake reads again by itself (the peer's close is awaited).
+ * Returns 0, or a negative errno when the connection failed (on_close
+ * follows from the event loop). */
+int ws_set_receive(struct ws_conn *c, bool on);
 
 /* Queue a message (the data is copied). Returns 0; -EINVAL for text that is
  * not UTF-8; -ENOBUFS when the queue would pass max_queued (counting a small

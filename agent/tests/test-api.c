@@ -251,6 +251,18 @@ static void test_session_cookie(void **state) {
                                     (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Upgrade",
                                                        "websocket", NULL }),
                          403);
+        /* A port forward's websocket, the same. */
+        assert_int_equal(admit_with(f, "GET", "/v1/vms/x/ports/22/ws",
+                                    (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Upgrade",
+                                                       "websocket", NULL }),
+                         403);
+        assert_int_equal(admit_with(f, "GET", "/v1/vms/x/ports/22/ws",
+                                    (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Upgrade",
+                                                       "websocket", "Origin", "http://127.0.0.1:8080", NULL }),
+                         200);
+        assert_int_equal(admit_with(f, "GET", "/v1/vms/x/ports/22/ws",
+                                    (const char *[]) { "Upgrade", "websocket", NULL }),
+                         401);
         assert_int_equal(admit_with(f, "DELETE", "/v1/vms/x",
                                     (const char *[]) { "Cookie", cookie, "Host", "127.0.0.1:8080", "Origin",
                                                        "http://127.0.0.1:8080", NULL }),

@@ -1217,6 +1217,104 @@ static void test_ping_flood(void **state) {
         bytes_free(&b);
 }
 
+/* Runs the loop for ms milliseconds. */
+static void run_for(struct fixture *f, uint64_t ms) {
+        uint64_t t0 = now_ms();
+
+        while (now_ms() - t0 < ms)
+                assert_true(sd_event_run(f->event, 5 * 1000) >= 0);
+}
+
+/* ws_set_receive(): while off, nothing is read and the idle timeout waits;
+ * what the peer sent meanwhile comes once it is on again, a hang-up
+ * included; a close handshake reads by itself. */
+static void test_receive_off(void **state) {
+        struct fixture *f = *state;
+        struct ws_config cfg = { .ping_interval_usec = WS_NEVER, .idle_timeout_usec = 100 * 1000 };
+        struct bytes b = { 0 };
+
+        start(f, &cfg);
+        assert_int_equal(ws_set_receive(f->ws, false), 0);
+        frame(&b, true, OP_BINARY, "abc", 3);
+        client_send(f, &b);
+        assert_int_equal(f->n_msgs, 0);
+        /* Silent for longer than the idle timeout: the silence is ours. */
+        run_for(f, 250);
+        assert_int_equal(f->closes, 0);
+        assert_int_equal(f->n_msgs, 0);
+        assert_int_equal(ws_set_receive(f->ws, false), 0);
+        assert_int_equal(ws_set_receive(f->ws, true), 0);
+        run_idle(f);
+        assert_int_equal(f->n_msgs, 1);
+        expect_msg(f, 0, false, "abc", 3);
+        /* The idle timeout runs again, from the resumption. */
+        run_for(f, 50);
+        assert_int_equal(f->closes, 0);
+        run_for(f, 200);
+        assert_int_equal(f->closes, 1);
+        assert_int_equal(f->close_code, WS_CLOSE_ABNORMAL);
+
+        /* A hang-up while receiving is off: nothing spins, nothing is lost. */
+        start(f, NULL);
+        assert_int_equal(ws_set_receive(f->ws, false), 0);
+        client_write(f, b.data, b.len);
+        close(f->cfd);
+        f->cfd = -1;
+        run_idle(f);
+        assert_int_equal(f->n_msgs, 0);
+        assert_int_equal(f->closes, 0);
+        assert_int_equal(ws_set_receive(f->ws, true), 0);
+        run_idle(f);
+        assert_int_equal(f->n_msgs, 1);
+        expect_msg(f, 0, false, "abc", 3);
+        assert_int_equal(f->closes, 1);
+        assert_int_equal(f->close_code, WS_CLOSE_ABNORMAL);
+
+        /* Bytes of ws_feed() wait too. */
+        start(f, NULL);
+        assert_int_equal(ws_feed(f->ws, b.data, b.len), 0);
+        assert_int_equal(ws_set_receive(f->ws, false), 0);
+        run_idle(f);
+        assert_int_equal(f->n_msgs, 0);
+        assert_int_equal(ws_set_receive(f->ws, true), 0);
+        run_idle(f);
+        assert_int_equal(f->n_msgs, 1);
+
+        /* Our close while receiving is off: the peer's answer is read. */
+        start(f, NULL);
+        assert_int_equal(ws_set_receive(f->ws, false), 0);
+        assert_int_equal(ws_close(f->ws, WS_CLOSE_NORMAL, "bye"), 0);
+        assert_int_equal(expect_close(f), WS_CLOSE_NORMAL);
+        b.len = 0;
+        close_frame(&b, WS_CLOSE_NORMAL, NULL, 0);
+        client_send(f, &b);
+        assert_int_equal(f->closes, 1);
+        assert_int_equal(f->close_code, WS_CLOSE_NORMAL);
+        bytes_free(&b);
+}
+
+/* Many small messages fill the queue below low_water: the refusal is
+ * followed by on_writable once the socket takes some of them. */
+static void test_refused_then_writable(void **state) {
+        struct fixture *f = *state;
+        struct ws_config cfg = { .max_queued = 4096, .low_water = 4096 };
+        size_t n = 0;
+
+        start(f, &cfg);
+        while (ws_send_binary(f->ws, "x", 1) == 0)
+                n++;
+        assert_true(n > 10 && ws_queued_bytes(f->ws) < cfg.low_water);
+        assert_int_equal(f->writables, 0);
+        run_idle(f);
+        assert_int_equal(f->writables, 1);
+        assert_int_equal(ws_send_binary(f->ws, "y", 1), 0);
+        for (size_t i = 0; i < n; i++)
+                expect_frame(f, OP_BINARY, "x", 1);
+        expect_frame(f, OP_BINARY, "y", 1);
+        run_idle(f);
+        assert_int_equal(f->writables, 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_text, setup, teardown),
@@ -1246,6 +1344,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_feed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_send_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ping_flood, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_receive_off, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_then_writable, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
