@@ -127,6 +127,10 @@ void api_console_wait(struct api_call *call);
 void api_vm_delete(struct api_call *call);
 void api_vm_action(struct api_call *call);
 
+void api_networks_list(struct api_call *call);
+void api_networks_create(struct api_call *call);
+void api_network_get(struct api_call *call);
+void api_network_delete(struct api_call *call);
 void api_images_list(struct api_call *call);
 void api_image_put(struct api_call *call);
 void api_image_delete(struct api_call *call);

@@ -154,7 +154,7 @@ json_t *vms_networks_to_json(const struct vms *v) {
                 const struct network *net = networks_get(v->nets, i);
                 json_array_append_new(a, network_to_json(net, nics_on(v, network_name(net), NULL, 0)));
         }
-        return a;
+        return json_pack("{s:o}", "networks", a);
 }
 
 json_t *vms_network_to_json(const struct vms *v, const char *name) {

@@ -23,11 +23,15 @@ VM = {
     "last_exit": {"reason": "reboot", "time": "2026-12-01T09:50:17.123Z", "boot": 1},
     "spec": {"name": "g1", "uuid": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9", "vcpus": 1, "memory_mib": 128,
              "firmware": None, "acpi": False, "kernel": "linux-kernel", "ramdisk": None, "cmdline": "", "consoles": ["pv", "vuart"], "disks": [],
+             "nics": [{"network": "default", "mac": "00:16:3e:12:34:56", "address": "169.254.1.2"}],
              "log_max_bytes": 16777216, "autostart": False},
     "consoles": {"pv": {"state": "connected", "log_start": 4, "log_end": 10, "log_bytes": 6, "log_max_bytes": 16777216, "log_removed": 4,
                         "connected": True},
                  "vuart": {"state": "corrupt", "problem": "out ring", "log_start": 0, "log_end": 0, "log_bytes": 0, "log_max_bytes": 16777216, "log_removed": 0,
                            "connected": True}},
+    "nics": [{"network": "default", "mac": "00:16:3e:12:34:56", "address": "169.254.1.2", "vif": "vif3.0", "connected": True,
+              "lease": {"address": "169.254.1.2", "expires": 1796118000}, "rx_bytes": 1200, "rx_packets": 12,
+              "tx_bytes": 800, "tx_packets": 8}],
 }
 ERROR = {"error": {"code": "vm_not_found", "message": "there is no VM named x", "field": "name"}}
 
