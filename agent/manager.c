@@ -117,13 +117,16 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot create the event loop");
 
-        /* sd-event takes signals from a signalfd, which needs them blocked;
-         * a peer that hangs up must not kill the daemon either. */
+        /* sd-event takes signals from a signalfd, which needs them blocked
+         * (SIGCHLD too: the networks' dnsmasq children, sd_event_add_child);
+         * a peer that hangs up must not kill the daemon either. Children
+         * unblock them all before exec. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(negative_errno(), "Cannot block SIGTERM and SIGINT");
+                return log_error_errno(negative_errno(), "Cannot block SIGTERM, SIGINT and SIGCHLD");
         signal(SIGPIPE, SIG_IGN);
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_signal, m);
         if (r >= 0)
