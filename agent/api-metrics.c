@@ -225,6 +225,46 @@ static void write_disks(struct metrics *m, const struct vms *vms) {
         }
 }
 
+/* Each NIC of each VM with a domain, as dom0's vif counted it (the
+ * guest's view: received is what the vif sent). */
+static void write_nics(struct metrics *m, const struct vms *vms) {
+        static const struct {
+                const char *name, *help;
+                size_t offset;
+        } families[] = {
+                { "xvmd_vm_nic_received_bytes_total", "Bytes the guest received on the NIC, this boot (its vif).",
+                  offsetof(struct vm_nic_stats, rx_bytes) },
+                { "xvmd_vm_nic_received_packets_total", "Packets the guest received on the NIC, this boot.",
+                  offsetof(struct vm_nic_stats, rx_packets) },
+                { "xvmd_vm_nic_sent_bytes_total", "Bytes the guest sent on the NIC, this boot (its vif).",
+                  offsetof(struct vm_nic_stats, tx_bytes) },
+                { "xvmd_vm_nic_sent_packets_total", "Packets the guest sent on the NIC, this boot.",
+                  offsetof(struct vm_nic_stats, tx_packets) },
+        };
+        size_t n = vms_count(vms);
+
+        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
+                metrics_family(m, families[f].name, METRICS_COUNTER, families[f].help);
+                for (size_t i = 0; i < n; i++) {
+                        const struct vm *vm = vms_get(vms, i);
+                        const struct vm_spec *spec = vm_get_spec(vm);
+
+                        for (unsigned k = 0; k < spec->n_nics; k++) {
+                                struct vm_nic_stats st;
+                                char nic[16];
+                                uint64_t v;
+
+                                if (vm_nic_get_stats(vm, k, &st) < 0)
+                                        continue;
+                                snprintf(nic, sizeof(nic), "eth%u", k);
+                                memcpy(&v, (const char *) &st + families[f].offset, sizeof(v));
+                                metrics_u64(m, v, "vm", vm_name(vm), "nic", nic, "network", spec->nics[k].network,
+                                            NULL);
+                        }
+                }
+        }
+}
+
 /* One console as a scrape sees it. */
 struct console_row {
         const struct vm *vm;
@@ -353,6 +393,7 @@ int api_metrics_write(struct api *a, char **ret, size_t *ret_size) {
         if (a->vms) {
                 write_vms(&m, a->vms);
                 write_disks(&m, a->vms);
+                write_nics(&m, a->vms);
                 write_consoles(&m, a);
         }
         write_http(&m, &a->http);

@@ -114,6 +114,23 @@ void vm_nics_stop(struct vm *vm) {
         vm->nic_tries = 0;
 }
 
+int vm_nic_get_stats(const struct vm *vm, unsigned i, struct vm_nic_stats *ret) {
+        char ifname[NETLINK_IFNAME_MAX];
+        struct netlink_link_stats st;
+        int r;
+
+        if (vm->domid == 0 || i >= vm->spec.n_nics)
+                return -ENOENT;
+        vif_name(vm, i, ifname);
+        r = networks_link_stats(vm->owner->nets, ifname, &st);
+        if (r < 0)
+                return r;
+        /* The guest's view: what dom0's vif sends, the guest receives. */
+        *ret = (struct vm_nic_stats) { .rx_bytes = st.tx_bytes, .rx_packets = st.tx_packets,
+                                       .tx_bytes = st.rx_bytes, .tx_packets = st.rx_packets };
+        return 0;
+}
+
 json_t *vm_nics_to_json(const struct vm *vm) {
         json_t *a = json_array();
 
@@ -121,7 +138,7 @@ json_t *vm_nics_to_json(const struct vm *vm) {
                 const struct vm_nic *n = &vm->spec.nics[i];
                 const struct network *net = networks_find(vm->owner->nets, n->network);
                 char mac[NET_MAC_STRLEN], addr[NET_ADDR_STRLEN], ifname[NETLINK_IFNAME_MAX];
-                struct netlink_link_stats st = { 0 };
+                struct vm_nic_stats st = { 0 };
                 json_t *o, *lease = json_null();
                 uint32_t leased;
                 uint64_t expiry;
@@ -136,14 +153,12 @@ json_t *vm_nics_to_json(const struct vm *vm) {
                         net_addr_format(leased, la);
                         lease = json_pack("{s:s,s:I}", "address", la, "expires", (json_int_t) expiry);
                 }
-                if (running)
-                        (void) networks_link_stats(vm->owner->nets, ifname, &st);
-                /* The guest's view: what dom0's vif sends, the guest receives. */
+                (void) vm_nic_get_stats(vm, i, &st);
                 o = json_pack("{s:s,s:s,s:s,s:s?,s:b,s:o,s:I,s:I,s:I,s:I}", "network", n->network, "mac", mac, "address",
                               addr, "vif", running ? ifname : NULL, "connected",
                               running && (vm->nics_plugged & (1u << i)), "lease", lease, "rx_bytes",
-                              (json_int_t) st.tx_bytes, "rx_packets", (json_int_t) st.tx_packets, "tx_bytes",
-                              (json_int_t) st.rx_bytes, "tx_packets", (json_int_t) st.rx_packets);
+                              (json_int_t) st.rx_bytes, "rx_packets", (json_int_t) st.rx_packets, "tx_bytes",
+                              (json_int_t) st.tx_bytes, "tx_packets", (json_int_t) st.tx_packets);
                 json_array_append_new(a, o);
         }
         return a;

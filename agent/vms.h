@@ -171,6 +171,12 @@ struct vm_disk_stats {
         uint64_t read_bytes, write_bytes, read_ops, write_ops;
 };
 int vm_disk_get_stats(const struct vm *vm, unsigned i, struct vm_disk_stats *ret);
+/* What NIC i of a VM with a domain moved this boot, the guest's view (rx:
+ * what it received), from dom0's vif; -ENOENT without a domain or a vif. */
+struct vm_nic_stats {
+        uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+int vm_nic_get_stats(const struct vm *vm, unsigned i, struct vm_nic_stats *ret);
 
 /* -ENOENT if the VM has no such console. */
 int vm_console_get_stats(const struct vm *vm, enum vm_console c, struct vm_console_stats *ret);

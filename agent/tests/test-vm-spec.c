@@ -394,6 +394,68 @@ static void test_firmware(void **state) {
         expect_error("{\"name\":\"g\",\"kernel\":null}", 400, "missing_field", "kernel");
 }
 
+/* "nics": defaults, the MAC's rules, the limits; from disk with addresses. */
+static void test_nics(void **state) {
+        struct error e = { 0 };
+        struct vm_spec s, back;
+        json_t *j, *out;
+
+        (void) state;
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{},{\"network\":\"lab\","
+                               "\"mac\":\"00:16:3E:AA:bb:01\"}]}", &s, &e), 0);
+        assert_int_equal(s.n_nics, 2);
+        assert_string_equal(s.nics[0].network, "default");
+        assert_false(s.nics[0].mac_set);
+        assert_string_equal(s.nics[1].network, "lab");
+        assert_true(s.nics[1].mac_set);
+        assert_int_equal(s.nics[1].mac[3], 0xaa);
+        assert_int_equal(s.nics[0].address, 0);
+
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":{}}", 400, "invalid_field", "nics");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[3]}", 400, "invalid_field", "nics[0]");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{},{},{},{},{},{},{},{},{}]}", 400,
+                     "out_of_range", "nics");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"network\":\"../x\"}]}", 400,
+                     "invalid_name", "nics[0].network");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"network\":7}]}", 400, "invalid_name",
+                     "nics[0].network");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"00:16:3e:00:00\"}]}", 400,
+                     "invalid_field", "nics[0].mac");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"ff:ff:ff:ff:ff:ff\"}]}", 400,
+                     "invalid_field", "nics[0].mac");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"00:00:00:00:00:00\"}]}", 400,
+                     "invalid_field", "nics[0].mac");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"00:16:3e:00:00:01\"},"
+                     "{\"mac\":\"00:16:3e:00:00:01\"}]}", 400, "invalid_field", "nics[1].mac");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"address\":\"169.254.1.2\"}]}", 400,
+                     "unknown_field", "nics[0]");
+
+        /* Once the agent gave MAC and address, the spec round-trips through disk. */
+        s.nics[0].mac_set = true;
+        memcpy(s.nics[0].mac, (uint8_t[]) { 0x00, 0x16, 0x3e, 0x01, 0x02, 0x03 }, 6);
+        s.nics[0].address = 0xa9fe0102;
+        s.nics[1].address = 0xa9fe0203;
+        out = vm_spec_to_disk_json(&s);
+        assert_non_null(out);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "nics"), 0),
+                                                              "address")), "169.254.1.2");
+        assert_int_equal(vm_spec_from_disk(out, &back, &e), 0);
+        assert_int_equal(back.n_nics, 2);
+        assert_memory_equal(back.nics[0].mac, s.nics[0].mac, 6);
+        assert_int_equal(back.nics[1].address, 0xa9fe0203);
+        json_decref(out);
+        /* From disk a NIC must have both. */
+        j = json_loads("{\"name\":\"g\",\"uuid\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\",\"kernel\":\"k\","
+                       "\"nics\":[{\"network\":\"default\"}]}", 0, NULL);
+        assert_int_equal(vm_spec_from_disk(j, &back, &e), -EINVAL);
+        json_decref(j);
+        /* Without NICs, spec.json has no "nics" (an older agent reads it). */
+        assert_int_equal(parse("{\"name\":\"g\",\"kernel\":\"k\"}", &s, &e), 0);
+        out = vm_spec_to_disk_json(&s);
+        assert_null(json_object_get(out, "nics"));
+        json_decref(out);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names),
@@ -401,6 +463,7 @@ int main(void) {
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_log_max_bytes),
                 cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_nics),
                 cmocka_unit_test(test_disks),
                 cmocka_unit_test(test_disk_round_trip),
                 cmocka_unit_test(test_alerts),

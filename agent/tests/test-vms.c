@@ -483,6 +483,76 @@ static void test_events(void **state) {
         json_decref(last);
 }
 
+/* Networks without Xen (records only): default from the start, NICs get
+ * distinct MACs and the lowest free addresses, the refusals, a network in
+ * use, and all of it back after a restart. */
+static void test_networks(void **state) {
+        struct fixture *f = *state;
+        struct error e = { 0 };
+        json_t *j, *n;
+        struct vm *a, *b;
+
+        j = vms_networks_to_json(f->vms);
+        assert_int_equal(json_array_size(json_object_get(j, "networks")), 1);
+        n = json_array_get(json_object_get(j, "networks"), 0);
+        assert_string_equal(json_string_value(json_object_get(n, "name")), "default");
+        assert_string_equal(json_string_value(json_object_get(n, "subnet")), "169.254.1.0/24");
+        assert_false(json_is_true(json_object_get(n, "active")));
+        json_decref(j);
+
+        assert_int_equal(vms_network_create(f->vms, "lab", "169.254.2.0/30", &j, &e), 0);
+        json_decref(j);
+        assert_true(vms_network_create(f->vms, "lab2", "169.254.2.0/24", &j, &e) < 0);
+        assert_string_equal(error_code_name(e.code), "subnet_overlap");
+        assert_string_equal(e.field, "subnet");
+        assert_true(vms_network_create(f->vms, "lab", "169.254.3.0/24", &j, &e) < 0);
+        assert_string_equal(error_code_name(e.code), "already_exists");
+
+        a = create(f, "{\"name\":\"a\",\"kernel\":\"kernel\",\"start\":false,\"nics\":[{},{\"network\":\"lab\"}]}");
+        b = create(f, "{\"name\":\"b\",\"kernel\":\"kernel\",\"start\":false,\"nics\":[{\"mac\":\"00:16:3e:00:00:09\"}]}");
+        assert_int_equal(vm_get_spec(a)->nics[0].address, 0xa9fe0102);
+        assert_int_equal(vm_get_spec(a)->nics[1].address, 0xa9fe0202);
+        assert_int_equal(vm_get_spec(b)->nics[0].address, 0xa9fe0103);
+        assert_int_equal(vm_get_spec(a)->nics[0].mac[0], 0x00);
+        assert_int_equal(vm_get_spec(a)->nics[0].mac[2], 0x3e);
+        assert_false(vm_get_spec(a)->nics[0].mac[3] & 0x80);
+        assert_memory_not_equal(vm_get_spec(a)->nics[0].mac, vm_get_spec(a)->nics[1].mac, 6);
+
+        expect_refused(f, "{\"name\":\"c\",\"kernel\":\"kernel\",\"nics\":[{\"network\":\"nope\"}]}",
+                       ERROR_UNKNOWN_NETWORK, "nics[0].network", 422);
+        expect_refused(f, "{\"name\":\"c\",\"kernel\":\"kernel\",\"nics\":[{\"mac\":\"00:16:3e:00:00:09\"}]}",
+                       ERROR_MAC_IN_USE, "nics[0].mac", 409);
+        /* a /30 holds one guest */
+        expect_refused(f, "{\"name\":\"c\",\"kernel\":\"kernel\",\"nics\":[{\"network\":\"lab\"}]}",
+                       ERROR_NETWORK_FULL, "nics[0].network", 409);
+
+        assert_true(vms_network_delete(f->vms, "lab", &e) < 0);
+        assert_string_equal(error_code_name(e.code), "network_in_use");
+        assert_true(vms_network_delete(f->vms, "default", &e) < 0);
+        assert_string_equal(error_code_name(e.code), "network_in_use");
+        assert_true(vms_network_delete(f->vms, "nope", &e) < 0);
+        assert_string_equal(error_code_name(e.code), "network_not_found");
+
+        /* An agent restart keeps networks, MACs and addresses. */
+        vms_free(f->vms);
+        open_vms(f);
+        a = vms_find(f->vms, "a");
+        assert_non_null(a);
+        assert_int_equal(vm_get_spec(a)->nics[1].address, 0xa9fe0202);
+        j = vms_network_to_json(f->vms, "lab");
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "nics")), 1);
+        json_decref(j);
+
+        /* The address a deleted VM had is free again. */
+        assert_int_equal(vms_delete(f->vms, vms_find(f->vms, "b"), &e), 0);
+        b = create(f, "{\"name\":\"d\",\"kernel\":\"kernel\",\"start\":false,\"nics\":[{}]}");
+        assert_int_equal(vm_get_spec(b)->nics[0].address, 0xa9fe0103);
+        assert_int_equal(vms_delete(f->vms, vms_find(f->vms, "a"), &e), 0);
+        assert_int_equal(vms_network_delete(f->vms, "lab", &e), 0);
+        assert_null(vms_network_to_json(f->vms, "lab"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_create, setup, teardown),
@@ -495,6 +565,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_save_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_networks, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
