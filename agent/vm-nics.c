@@ -24,7 +24,8 @@
 #define PLUG_TRIES (PLUG_FAST_TRIES + 140) /* and 28 s more */
 
 static void vif_name(const struct vm *vm, unsigned i, char buf[static NETLINK_IFNAME_MAX]) {
-        snprintf(buf, NETLINK_IFNAME_MAX, "vif%u.%u", vm->domid, i);
+        /* domids are below 0x7ff0, NICs at most VM_NICS_MAX */
+        snprintf(buf, NETLINK_IFNAME_MAX, "vif%u.%u", vm->domid & 0xffff, i % VM_NICS_MAX);
 }
 
 int vm_nics_config(struct vm *vm, struct domain_nic *nics, struct error *err) {
