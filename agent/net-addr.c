@@ -304,6 +304,8 @@ int net_dnsmasq_conf(const struct net_dnsmasq_config *c, char **ret) {
                      "no-resolv\n"
                      "no-hosts\n"
                      "log-facility=-\n"
+                     "# A guest decides how often it asks: its routine exchanges are not logged.\n"
+                     "quiet-dhcp\n"
                      "pid-file=\n",
                      subnet, c->bridge, c->bridge, gateway, network, netmask, c->lease_seconds, c->hosts_path,
                      c->leases_path) < 0)

@@ -361,6 +361,8 @@ static void test_dnsmasq_conf(void **state) {
                                   "no-resolv\n"
                                   "no-hosts\n"
                                   "log-facility=-\n"
+                                  "# A guest decides how often it asks: its routine exchanges are not logged.\n"
+                                  "quiet-dhcp\n"
                                   "pid-file=\n");
         /* nothing the caller leaves to dnsmasq's defaults or the command line */
         assert_null(strstr(text, "keep-in-foreground"));

@@ -45,7 +45,8 @@ def wait_lease(board, vm, timeout=120):
                          and b["nics"][0]["connected"], timeout=timeout)
     n = body["nics"][0]
     assert n["lease"]["address"] == n["address"], n
-    board.wait_log(vm, "pv", f"xvmd-guest: eth0 {n['address']}/", timeout=timeout)
+    # the guest's DHCP hook says so on /dev/console: the last console= (vuart here)
+    board.wait_log(vm, "vuart", f"xvmd-guest: eth0 {n['address']}/", timeout=timeout)
     return n
 
 
@@ -180,8 +181,8 @@ def test_port_forward_reaches_a_guest_http_server(board, net):
     p = subprocess.Popen([FORWARD, "--listen", "127.0.0.1:0", vm, "8080"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        line = p.stdout.readline()
-        port = int(re.search(r":(\d+)", line).group(1))
+        line = p.stderr.readline()   # "xvmd-forward: listening on 127.0.0.1:PORT, ..."
+        port = int(re.search(r"listening on [0-9.]+:(\d+)", line).group(1))
         out = subprocess.run(["curl", "-sS", "--max-time", "30", f"http://127.0.0.1:{port}/index.html"],
                              capture_output=True, timeout=60)
         assert out.returncode == 0 and out.stdout == b"hello-from-guest\n", out
