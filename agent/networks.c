@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,9 +26,11 @@
 #define RESTART_DELAY_MIN_US (1000ULL * 1000)
 #define RESTART_DELAY_MAX_US (60ULL * 1000 * 1000)
 /* dnsmasq installs its SIGHUP handler a moment after exec; a SIGHUP before
- * that would kill it. A reload asked for in its first second waits. */
-#define HUP_GRACE_US (1000ULL * 1000)
-#define LEASES_MAX_BYTES (256 * 1024)   /* NETWORK_HOSTS_MAX lines and the guests' hostnames */
+ * that would kill it. A reload waits (looking again this often) until
+ * /proc/PID/status says dnsmasq catches SIGHUP. */
+#define HUP_RETRY_US (100ULL * 1000)
+#define LEASES_MAX_BYTES (1024 * 1024)  /* NETWORK_HOSTS_MAX lines and what the guests put in them */
+#define LEASE_LINE_MAX 1024             /* longer lines are not dnsmasq's: skipped */
 
 struct network {
         struct networks *owner;
@@ -131,6 +134,28 @@ static int write_hosts(struct network *net) {
 }
 
 static void schedule_restart(struct network *net);
+static void bridge_ipv6_quiet(const char *bridge);
+
+/* Whether process pid catches SIGHUP yet (the SigCgt mask of its status). */
+static bool catches_sighup(pid_t pid) {
+        char path[64], buf[4096];
+        unsigned long long mask;
+        ssize_t len;
+        const char *p;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        len = read_full(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+                return false;
+        buf[len] = 0;
+        p = strstr(buf, "\nSigCgt:");
+        return p && sscanf(p + 8, "%llx", &mask) == 1 && (mask & (1ULL << (SIGHUP - 1)));
+}
 
 static int on_dnsmasq_exit(sd_event_source *s _unused_, const siginfo_t *si, void *userdata) {
         struct network *net = userdata;
@@ -193,6 +218,11 @@ static int dnsmasq_start(struct network *net) {
                         (void) close(null);
                 }
                 (void) close_range(3, ~0U, 0);
+                /* An agent that dies outside systemd's cgroup kill takes it
+                 * along: the next agent's dnsmasq must serve alone. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() == 1)
+                        _exit(1);
                 execl(n->dnsmasq, "dnsmasq", "--keep-in-foreground", conf_arg, (char *) NULL);
                 _exit(127);
         }
@@ -208,24 +238,32 @@ static int dnsmasq_start(struct network *net) {
         return 0;
 }
 
+static int bridge_up(struct network *net, struct error *err);
+static void reload(struct network *net);
+
 static int on_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct network *net = userdata;
+        struct error err = { 0 };
         int r;
 
         net->timer = sd_event_source_disable_unref(net->timer);
         if (net->dnsmasq) {
-                /* the reload that waited out dnsmasq's first second */
-                if (net->reload && kill(net->dnsmasq, SIGHUP) == 0)
-                        net->reload = false;
+                if (net->reload)
+                        reload(net);    /* the reload that waited for dnsmasq's handler */
                 return 0;
         }
         net->restarts++;
-        r = dnsmasq_start(net);
+        /* The bridge first: someone may have removed it. */
+        r = bridge_up(net, &err);
+        if (r < 0)
+                log_warning("network %s: %s", net->name, err.message);
+        if (r >= 0)
+                r = dnsmasq_start(net);
         if (r < 0) {
-                log_warning_errno(r, "network %s: starting dnsmasq failed", net->name);
+                if (r != err.r)
+                        log_warning_errno(r, "network %s: starting dnsmasq failed", net->name);
+                net->started_us = 0;    /* it did not run: the delay keeps growing */
                 schedule_restart(net);
-        } else if (now_us() - net->started_us > RESTART_DELAY_MAX_US) {
-                net->delay_us = RESTART_DELAY_MIN_US;
         }
         return 0;
 }
@@ -265,9 +303,21 @@ static void dnsmasq_stop(struct network *net) {
         net->child = sd_event_source_disable_unref(net->child);
 }
 
+/* SIGHUP makes dnsmasq read its hosts file again; until it catches the
+ * signal, a timer asks again. */
+static void reload(struct network *net) {
+        net->reload = true;
+        if (catches_sighup(net->dnsmasq) && kill(net->dnsmasq, SIGHUP) == 0) {
+                net->reload = false;
+                return;
+        }
+        if (!net->timer)
+                (void) sd_event_add_time_relative(net->owner->event, &net->timer, CLOCK_MONOTONIC, HUP_RETRY_US, 0,
+                                                  on_timer, net);
+}
+
 void network_hosts_changed(struct network *net) {
         struct networks *n = net->owner;
-        uint64_t age;
         int r;
 
         if (!n->live)
@@ -277,17 +327,8 @@ void network_hosts_changed(struct network *net) {
                 log_warning_errno(r, "network %s: writing dnsmasq's hosts file failed", net->name);
                 return;
         }
-        if (!net->dnsmasq)
-                return;         /* it reads the file when it starts */
-        age = now_us() - net->started_us;
-        if (age >= HUP_GRACE_US) {
-                (void) kill(net->dnsmasq, SIGHUP);
-                return;
-        }
-        net->reload = true;
-        if (!net->timer)
-                (void) sd_event_add_time_relative(n->event, &net->timer, CLOCK_MONOTONIC, HUP_GRACE_US - age, 0,
-                                                  on_timer, net);
+        if (net->dnsmasq)
+                reload(net);    /* else it reads the file when it starts */
 }
 
 /* --- the collection ------------------------------------------------------- */
@@ -321,6 +362,7 @@ static int bridge_up(struct network *net, struct error *err) {
         r = netlink_bridge_ensure(n->nl, net->bridge, net_subnet_gateway(&net->subnet), net->subnet.prefix, err);
         if (r < 0)
                 return r;
+        bridge_ipv6_quiet(net->bridge);
         net->bridge_up = true;
         return 0;
 }
@@ -415,8 +457,10 @@ static unsigned free_index(const struct networks *n) {
         return i;
 }
 
-/* An IPv4 address dom0 has (other than on the agent's bridges) inside s. */
-static bool dom0_has_address_in(const struct networks *n, const struct net_subnet *s, char *ifname, size_t size) {
+/* An IPv4 subnet dom0 is on (other than the agent's bridges') that s
+ * overlaps: one of its addresses in s, or s inside one of its subnets (a
+ * bridge route more specific than the uplink's would take dom0's gateway). */
+static bool dom0_overlaps(const struct networks *n, const struct net_subnet *s, char *ifname, size_t size) {
         struct ifaddrs *ifa, *i;
         bool found = false;
 
@@ -424,15 +468,39 @@ static bool dom0_has_address_in(const struct networks *n, const struct net_subne
                 return false;
         for (i = ifa; i && !found; i = i->ifa_next) {
                 const struct sockaddr_in *sin = (const struct sockaddr_in *) (const void *) i->ifa_addr;
+                const struct sockaddr_in *mask = (const struct sockaddr_in *) (const void *) i->ifa_netmask;
+                struct net_subnet own;
+                uint32_t addr, m;
+
                 if (!sin || sin->sin_family != AF_INET || strncmp(i->ifa_name, "xvbr", 4) == 0)
                         continue;
-                if (net_subnet_contains(s, ntohl(sin->sin_addr.s_addr))) {
+                addr = ntohl(sin->sin_addr.s_addr);
+                m = mask && mask->sin_family == AF_INET ? ntohl(mask->sin_addr.s_addr) : UINT32_MAX;
+                own = (struct net_subnet) { .network = addr & m, .prefix = (uint8_t) __builtin_popcount(m) };
+                if (net_subnet_contains(s, addr) || net_subnet_overlaps(s, &own)) {
                         snprintf(ifname, size, "%s", i->ifa_name);
                         found = true;
                 }
         }
         freeifaddrs(ifa);
         return found;
+}
+
+/* Neither router advertisements nor address autoconfiguration from guests:
+ * a guest must not give dom0 an IPv6 address or route. */
+static void bridge_ipv6_quiet(const char *bridge) {
+        static const char *const knobs[] = { "accept_ra", "autoconf" };
+        char path[128];
+
+        for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
+                int fd;
+
+                snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", bridge, knobs[i]);
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0", 1) != 1)
+                        log_warning_errno(negative_errno(), "%s: cannot set %s to 0", bridge, knobs[i]);
+                safe_close(fd);
+        }
 }
 
 static int check_subnet(const struct networks *n, const struct net_subnet *s, struct error *err) {
@@ -445,9 +513,9 @@ static int check_subnet(const struct networks *n, const struct net_subnet *s, st
                         return error_set(err, -EEXIST, ERROR_SUBNET_OVERLAP, "subnet",
                                          "subnet %s overlaps network %s (%s)", text, n->v[i]->name, other);
                 }
-        if (dom0_has_address_in(n, s, ifname, sizeof(ifname)))
+        if (dom0_overlaps(n, s, ifname, sizeof(ifname)))
                 return error_set(err, -EEXIST, ERROR_SUBNET_OVERLAP, "subnet",
-                                 "subnet %s overlaps an address of dom0's interface %s", text, ifname);
+                                 "subnet %s overlaps the network of dom0's interface %s", text, ifname);
         return 0;
 }
 
@@ -492,6 +560,11 @@ int networks_new(sd_event *event, const struct networks_config *c, struct networ
                         log_error("the default network: %s", err.message);
                         goto fail;
                 }
+                if (n->n >= NETWORKS_MAX) {
+                        log_error("networks/ holds %d networks and no default one", NETWORKS_MAX);
+                        r = -E2BIG;
+                        goto fail;
+                }
                 n->v[n->n] = network_alloc(n, NETWORK_DEFAULT, &s, free_index(n));
                 if (!n->v[n->n]) {
                         r = -ENOMEM;
@@ -523,8 +596,12 @@ void networks_set_hosts_source(struct networks *n, networks_hosts_t hosts, void 
                 struct network *net = n->v[i];
                 int r;
 
-                if (!net->bridge_up || net->dnsmasq)
+                if (net->dnsmasq)
                         continue;
+                if (!net->bridge_up) {
+                        schedule_restart(net);  /* its timer makes the bridge first */
+                        continue;
+                }
                 r = dnsmasq_start(net);
                 if (r < 0) {
                         log_warning_errno(r, "network %s: starting dnsmasq failed", net->name);
@@ -626,7 +703,8 @@ int networks_delete(struct networks *n, struct network *net, struct error *err) 
                 r = netlink_link_delete(n->nl, net->bridge, err);
                 if (r < 0) {
                         net->stopping = false;
-                        (void) dnsmasq_start(net);
+                        if (dnsmasq_start(net) < 0)
+                                schedule_restart(net);
                         return r;
                 }
         }
@@ -652,7 +730,7 @@ const char *network_bridge(const struct network *net) {
 }
 
 bool network_active(const struct network *net) {
-        return net->bridge_up && net->dnsmasq != 0;
+        return net->bridge_up && net->dnsmasq != 0 && netlink_link_index(net->owner->nl, net->bridge) >= 0;
 }
 
 static char *read_leases(const struct network *net, size_t *ret_len) {
@@ -683,8 +761,14 @@ int network_lease(const struct network *net, const uint8_t mac[static 6], uint32
 
         if (!text)
                 return -ENOENT;
-        r = net_leases_find(text, len, mac, ret_addr, ret_expiry);
+        uint64_t expiry = 0;
+
+        r = net_leases_find(text, len, mac, ret_addr, &expiry);
         free(text);
+        if (r == 0 && expiry != 0 && expiry <= (uint64_t) time(NULL))
+                return -ENOENT;
+        if (r == 0 && ret_expiry)
+                *ret_expiry = expiry;
         return r;
 }
 
@@ -700,7 +784,7 @@ bool network_address_leased_elsewhere(const struct network *net, uint32_t addr, 
                 const char *nl = memchr(text + start, '\n', len - start);
                 size_t end = nl ? (size_t) (nl - text) : len, l = end - start;
                 unsigned long long expiry;
-                char line[128], macs[18], addrs[16];
+                char line[LEASE_LINE_MAX], macs[18], addrs[16];
                 uint8_t m[6];
                 uint32_t a;
 

@@ -34,7 +34,7 @@
 #define NETWORK_DEFAULT_SUBNET "169.254.1.0/24"
 #define NETWORKS_RUN_DIR "/run/xvmd/networks"
 #define NETWORK_LEASE_SECONDS 3600
-#define NETWORK_HOSTS_MAX 256           /* NICs on one network */
+#define NETWORK_HOSTS_MAX (64 * 8)      /* NICs on one network: every NIC the host may have (VMS_MAX * VM_NICS_MAX) */
 
 struct networks;
 struct network;
@@ -81,7 +81,7 @@ const char *network_name(const struct network *net);
 const struct net_subnet *network_subnet(const struct network *net);
 /* The bridge's name ("xvbr3"); its address is the subnet's gateway. */
 const char *network_bridge(const struct network *net);
-/* Whether the bridge exists (live only) and its dnsmasq runs. */
+/* Whether the bridge exists now (live only) and its dnsmasq runs. */
 bool network_active(const struct network *net);
 
 /* The hosts the network serves changed (a NIC came or went): dnsmasq's
@@ -92,8 +92,8 @@ void network_hosts_changed(struct network *net);
  * VM's lease that has not run out): such an address is not given to a new
  * NIC, since dnsmasq would refuse to hand it over. */
 bool network_address_leased_elsewhere(const struct network *net, uint32_t addr, const uint8_t mac[static 6]);
-/* The lease dnsmasq gave mac: 0 with the address and expiry (seconds since
- * the epoch), or -ENOENT. */
+/* The lease dnsmasq gave mac, if it has not run out: 0 with the address
+ * and expiry (seconds since the epoch, 0: never), or -ENOENT. */
 int network_lease(const struct network *net, const uint8_t mac[static 6], uint32_t *ret_addr,
                   uint64_t *ret_expiry);
 

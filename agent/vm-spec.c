@@ -247,6 +247,10 @@ static int parse_nic(const json_t *v, size_t i, bool from_disk, struct vm_nic *n
                 r = net_mac_parse(json_string_value(e), field, n->mac, err);
                 if (r < 0)
                         return r;
+                /* netback gives every vif this one; the bridge takes it too */
+                if (net_mac_equal(n->mac, (const uint8_t[6]) { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff }))
+                        return fail(err, ERROR_INVALID_FIELD, field,
+                                    "nics[%zu].mac fe:ff:ff:ff:ff:ff is what dom0's vifs use", i);
                 n->mac_set = true;
         }
         if (from_disk) {

@@ -222,3 +222,5 @@ int vms_port_target(struct vms *v, const char *name, uint16_t port, struct socka
         };
         return 0;
 }
+
+_Static_assert(NETWORK_HOSTS_MAX >= VMS_MAX * VM_NICS_MAX, "a network's DHCP server serves every NIC the host may have");

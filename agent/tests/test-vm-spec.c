@@ -425,6 +425,8 @@ static void test_nics(void **state) {
                      "invalid_field", "nics[0].mac");
         expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"00:00:00:00:00:00\"}]}", 400,
                      "invalid_field", "nics[0].mac");
+        expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"fe:ff:ff:ff:ff:ff\"}]}", 400,
+                     "invalid_field", "nics[0].mac");
         expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"mac\":\"00:16:3e:00:00:01\"},"
                      "{\"mac\":\"00:16:3e:00:00:01\"}]}", 400, "invalid_field", "nics[1].mac");
         expect_error("{\"name\":\"g\",\"kernel\":\"k\",\"nics\":[{\"address\":\"169.254.1.2\"}]}", 400,

@@ -93,6 +93,9 @@ def test_leases_and_pings(board, net):
     status, _, default = board.api("GET", "/networks/default")
     assert status == 200 and default["active"] and default["dhcp"]["running"], default
     assert default["nics"] >= 2 and default["gateway"] == "169.254.1.1"
+    # guests cannot give dom0 IPv6 addresses or routes
+    for knob in ("accept_ra", "autoconf"):
+        assert dom0_out(board, "cat", f"/proc/sys/net/ipv6/conf/{default['bridge']}/{knob}").strip() == "0"
     # each vif is a port of the bridge, under the name the API gives
     assert {la["vif"], lb["vif"]} <= vif_ports(board, default["bridge"])
     before = nic(board, net["a"])
@@ -134,6 +137,7 @@ def test_bad_input_changes_nothing(board, net):
         ({"nics": [{"mac": "00:16:3e:00:00:01"}, {"mac": "00:16:3E:00:00:01"}]}, 400, "invalid_field",
          "nics[1].mac"),
         ({"nics": [{"mac": "00:16:3e:0a:0b:0c"}]}, 409, "mac_in_use", "nics[0].mac"),
+        ({"nics": [{"mac": "fe:ff:ff:ff:ff:ff"}]}, 400, "invalid_field", "nics[0].mac"),   # every vif's
         ({"nics": [{}] * 9}, 400, "out_of_range", "nics"),
         ({"nics": [{"network": "default", "vlan": 3}]}, 400, "unknown_field", "nics[0]"),
         ({"nics": {"network": "default"}}, 400, "invalid_field", "nics"),
@@ -145,6 +149,8 @@ def test_bad_input_changes_nothing(board, net):
         ({"name": "x1", "subnet": "169.254.2.128/25"}, 409, "subnet_overlap", "subnet"),
         ({"name": "x1", "subnet": "169.254.0.0/16"}, 409, "subnet_overlap", "subnet"),
         ({"name": "x1", "subnet": "10.0.2.0/24"}, 409, "subnet_overlap", "subnet"),   # dom0's uplink
+        # inside the uplink's subnet: its route would take dom0's gateway
+        ({"name": "x1", "subnet": "10.0.2.0/30"}, 409, "subnet_overlap", "subnet"),
         ({"name": "x1", "subnet": "169.254.3.1/24"}, 400, "invalid_field", "subnet"),
         ({"name": "x1", "subnet": "169.254.3.0/31"}, 400, "out_of_range", "subnet"),
         ({"name": "x1", "subnet": "169.254.3.0"}, 400, "invalid_field", "subnet"),
