@@ -5,6 +5,7 @@
  * of domain infos for the VMs' CPU time (hypercalls that return at once),
  * and dom0's disk backends' counts in sysfs (files the kernel fills at
  * once); no xenstore, no hypfs, no firmware tables, no file on disk. */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -186,12 +187,59 @@ static void write_vms(struct metrics *m, const struct vms *vms) {
         metrics_u64(m, max_bytes, NULL);
 }
 
+/* A counter of one kind of device (disk, NIC): its name, its help, where
+ * in the device's stats it is. */
+struct device_family {
+        const char *name, *help;
+        size_t offset;
+};
+
+/* One row of a device: fills its stats and the values of its two labels
+ * (beside "vm"); false when the device has none now (no domain). */
+typedef bool (*device_row_t)(const struct vm *vm, unsigned k, void *stats, char id[static 16], const char **what);
+
+/* Every family, with a row for each device k < count(spec) of each VM. */
+static void write_devices(struct metrics *m, const struct vms *vms, const struct device_family *families, size_t nf,
+                          const char *id_label, const char *what_label, unsigned (*count)(const struct vm_spec *s),
+                          device_row_t row) {
+        size_t n = vms_count(vms);
+
+        for (size_t f = 0; f < nf; f++) {
+                metrics_family(m, families[f].name, METRICS_COUNTER, families[f].help);
+                for (size_t i = 0; i < n; i++) {
+                        const struct vm *vm = vms_get(vms, i);
+
+                        for (unsigned k = 0; k < count(vm_get_spec(vm)); k++) {
+                                uint64_t st[8]; /* either stats struct */
+                                char id[16];
+                                const char *what;
+                                uint64_t v;
+
+                                if (!row(vm, k, st, id, &what))
+                                        continue;
+                                memcpy(&v, (const char *) st + families[f].offset, sizeof(v));
+                                metrics_u64(m, v, "vm", vm_name(vm), id_label, id, what_label, what, NULL);
+                        }
+                }
+        }
+}
+
+static unsigned disks_of(const struct vm_spec *s) {
+        return s->n_disks;
+}
+
+static bool disk_row(const struct vm *vm, unsigned k, void *stats, char id[static 16], const char **what) {
+        static_assert(sizeof(struct vm_disk_stats) <= 8 * sizeof(uint64_t), "write_devices() holds it");
+        if (vm_disk_get_stats(vm, k, stats) < 0)
+                return false;
+        snprintf(id, 16, "xvd%c", (char) ('a' + k % 26));
+        *what = vm_get_spec(vm)->disks[k].image;
+        return true;
+}
+
 /* Each disk of each VM with a domain, as dom0's backend counted it. */
 static void write_disks(struct metrics *m, const struct vms *vms) {
-        static const struct {
-                const char *name, *help;
-                size_t offset;
-        } families[] = {
+        static const struct device_family families[] = {
                 { "xvmd_vm_disk_read_bytes_total", "Bytes the guest read from the disk, this boot (xen-blkback).",
                   offsetof(struct vm_disk_stats, read_bytes) },
                 { "xvmd_vm_disk_written_bytes_total", "Bytes the guest wrote to the disk, this boot (xen-blkback).",
@@ -201,37 +249,27 @@ static void write_disks(struct metrics *m, const struct vms *vms) {
                 { "xvmd_vm_disk_writes_total", "Write requests of the guest to the disk, this boot (xen-blkback).",
                   offsetof(struct vm_disk_stats, write_ops) },
         };
-        size_t n = vms_count(vms);
 
-        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
-                metrics_family(m, families[f].name, METRICS_COUNTER, families[f].help);
-                for (size_t i = 0; i < n; i++) {
-                        const struct vm *vm = vms_get(vms, i);
-                        const struct vm_spec *spec = vm_get_spec(vm);
+        write_devices(m, vms, families, ELEMENTSOF(families), "disk", "image", disks_of, disk_row);
+}
 
-                        for (unsigned d = 0; d < spec->n_disks; d++) {
-                                struct vm_disk_stats st;
-                                char disk[8];
-                                uint64_t v;
+static unsigned nics_of(const struct vm_spec *s) {
+        return s->n_nics;
+}
 
-                                if (vm_disk_get_stats(vm, d, &st) < 0)
-                                        continue;
-                                snprintf(disk, sizeof(disk), "xvd%c", (char) ('a' + d));
-                                memcpy(&v, (const char *) &st + families[f].offset, sizeof(v));
-                                metrics_u64(m, v, "vm", vm_name(vm), "disk", disk, "image", spec->disks[d].image,
-                                            NULL);
-                        }
-                }
-        }
+static bool nic_row(const struct vm *vm, unsigned k, void *stats, char id[static 16], const char **what) {
+        static_assert(sizeof(struct vm_nic_stats) <= 8 * sizeof(uint64_t), "write_devices() holds it");
+        if (vm_nic_get_stats(vm, k, stats) < 0)
+                return false;
+        snprintf(id, 16, "eth%u", k % VM_NICS_MAX);
+        *what = vm_get_spec(vm)->nics[k].network;
+        return true;
 }
 
 /* Each NIC of each VM with a domain, as dom0's vif counted it (the
  * guest's view: received is what the vif sent). */
 static void write_nics(struct metrics *m, const struct vms *vms) {
-        static const struct {
-                const char *name, *help;
-                size_t offset;
-        } families[] = {
+        static const struct device_family families[] = {
                 { "xvmd_vm_nic_received_bytes_total", "Bytes the guest received on the NIC, this boot (its vif).",
                   offsetof(struct vm_nic_stats, rx_bytes) },
                 { "xvmd_vm_nic_received_packets_total", "Packets the guest received on the NIC, this boot.",
@@ -241,28 +279,8 @@ static void write_nics(struct metrics *m, const struct vms *vms) {
                 { "xvmd_vm_nic_sent_packets_total", "Packets the guest sent on the NIC, this boot.",
                   offsetof(struct vm_nic_stats, tx_packets) },
         };
-        size_t n = vms_count(vms);
 
-        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
-                metrics_family(m, families[f].name, METRICS_COUNTER, families[f].help);
-                for (size_t i = 0; i < n; i++) {
-                        const struct vm *vm = vms_get(vms, i);
-                        const struct vm_spec *spec = vm_get_spec(vm);
-
-                        for (unsigned k = 0; k < spec->n_nics; k++) {
-                                struct vm_nic_stats st;
-                                char nic[16];
-                                uint64_t v;
-
-                                if (vm_nic_get_stats(vm, k, &st) < 0)
-                                        continue;
-                                snprintf(nic, sizeof(nic), "eth%u", k);
-                                memcpy(&v, (const char *) &st + families[f].offset, sizeof(v));
-                                metrics_u64(m, v, "vm", vm_name(vm), "nic", nic, "network", spec->nics[k].network,
-                                            NULL);
-                        }
-                }
-        }
+        write_devices(m, vms, families, ELEMENTSOF(families), "nic", "network", nics_of, nic_row);
 }
 
 /* One console as a scrape sees it. */

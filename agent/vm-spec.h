@@ -1,7 +1,7 @@
 /* vm-spec.h: owns what a VM is made of as its user asked for it (name,
- * vCPUs, memory, images, command line, consoles, PV disks) and the rules every field
- * must follow: the JSON of POST /v1/vms in, the JSON kept on disk and shown
- * by GET out. Pure: checks against the host (free memory, existing images)
+ * vCPUs, memory, images, command line, consoles, PV disks and NICs) and
+ * the rules every field must follow: the JSON of POST /v1/vms in, the JSON
+ * kept on disk and shown by GET out. Pure: checks against the host (free memory, existing images)
  * are the caller's. */
 #pragma once
 
@@ -120,6 +120,7 @@ json_t *vm_spec_to_json(const struct vm_spec *s);
 void vm_uuid_format(const uint8_t u[16], char buf[static VM_UUID_STRING_MAX]);
 int vm_spec_from_disk(const json_t *j, struct vm_spec *ret, struct error *err);
 /* The spec as spec.json keeps it: vm_spec_to_json() without "firmware" and
- * "acpi" for a VM that boots a kernel and without "nics" when it has none, so that an older agent (which
- * refuses fields it does not know) still reads it after a rollback. */
+ * "acpi" for a VM that boots a kernel and without "nics" when it has none,
+ * so that an older agent (which refuses fields it does not know) still
+ * reads it after a rollback. */
 json_t *vm_spec_to_disk_json(const struct vm_spec *s);
