@@ -471,34 +471,35 @@ static void scan_addrs_reset(void *userdata) {
         s->other_found = false;
 }
 
-static int scan_addrs(struct netlink *nl, struct scan_addrs *s) {
-        union request req;
+/* An IPv4 address request: RTM_*ADDR with an ifaddrmsg for index (0: any). */
+static struct nlmsghdr *put_addr_request(union request *req, uint16_t type, uint16_t flags, int index,
+                                         uint8_t prefix) {
         struct nlmsghdr *nlh;
         struct ifaddrmsg *ifa;
 
-        memset(&req, 0, sizeof(req));
-        nlh = mnl_nlmsg_put_header(req.buf);
-        nlh->nlmsg_type = RTM_GETADDR;
-        nlh->nlmsg_flags = NLM_F_REQUEST;
+        memset(req, 0, sizeof(*req));
+        nlh = mnl_nlmsg_put_header(req->buf);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | flags;
         ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
         ifa->ifa_family = AF_INET;
-        return transact_dump(nl, nlh, on_addr, s, scan_addrs_reset);
+        ifa->ifa_prefixlen = prefix;
+        ifa->ifa_index = (unsigned) index;
+        return nlh;
+}
+
+static int scan_addrs(struct netlink *nl, struct scan_addrs *s) {
+        union request req;
+
+        return transact_dump(nl, put_addr_request(&req, RTM_GETADDR, 0, 0, 0), on_addr, s, scan_addrs_reset);
 }
 
 /* RTM_NEWADDR (add, replacing one of the same key) or RTM_DELADDR. */
 static int put_addr(struct netlink *nl, uint16_t type, int index, const struct addr *a, bool broadcast) {
         union request req;
-        struct nlmsghdr *nlh;
-        struct ifaddrmsg *ifa;
+        struct nlmsghdr *nlh = put_addr_request(&req, type, type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0,
+                                                index, a->prefix);
 
-        memset(&req, 0, sizeof(req));
-        nlh = mnl_nlmsg_put_header(req.buf);
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = NLM_F_REQUEST | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0);
-        ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-        ifa->ifa_family = AF_INET;
-        ifa->ifa_prefixlen = a->prefix;
-        ifa->ifa_index = (unsigned) index;
         mnl_attr_put_u32(nlh, IFA_LOCAL, a->local);
         mnl_attr_put_u32(nlh, IFA_ADDRESS, a->address);
         if (broadcast && a->prefix <= 30) {
