@@ -27,6 +27,7 @@
 #define NETLINK_REQUEST_MAX 1024        /* a request: a header, a name, a few attributes */
 #define NETLINK_DUMP_TRIES 4            /* dumps the kernel found inconsistent (NLM_F_DUMP_INTR), retried */
 #define NETLINK_ADDRS_MAX 64            /* other IPv4 addresses a bridge may lose in one call */
+#define NETLINK_WATCH_RCVBUF (256 * 1024) /* the link watch's queue in the kernel */
 
 struct netlink {
         struct mnl_socket *sock;
@@ -141,6 +142,75 @@ struct netlink *netlink_free(struct netlink *nl) {
                 mnl_socket_close(nl->sock);
         free(nl);
         return NULL;
+}
+
+struct netlink_watch {
+        struct mnl_socket *sock;
+        _Alignas(struct nlmsghdr) char buf[NETLINK_ANSWER_MAX];
+};
+
+int netlink_watch_open(struct netlink_watch **ret, struct error *err) {
+        _cleanup_(netlink_watch_freep) struct netlink_watch *w = calloc(1, sizeof(*w));
+        int size = NETLINK_WATCH_RCVBUF;
+
+        if (!w)
+                return error_set(err, -ENOMEM, ERROR_INTERNAL, NULL, "netlink: out of memory");
+        w->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (!w->sock)
+                return fail(NULL, err, negative_errno(), "opening a NETLINK_ROUTE socket for link reports");
+        if (mnl_socket_bind(w->sock, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0)
+                return fail(NULL, err, negative_errno(), "subscribing to link reports");
+        /* Room for a burst (a bridge's ports all changing); past it the
+         * kernel drops reports and says so (ENOBUFS), which costs a look at
+         * every waited-for link, not a lost vif. */
+        (void) setsockopt(mnl_socket_get_fd(w->sock), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+struct netlink_watch *netlink_watch_free(struct netlink_watch *w) {
+        if (!w)
+                return NULL;
+        if (w->sock)
+                mnl_socket_close(w->sock);
+        free(w);
+        return NULL;
+}
+
+int netlink_watch_fd(const struct netlink_watch *w) {
+        return mnl_socket_get_fd(w->sock);
+}
+
+static int parse_link(const struct nlmsghdr *nlh, struct link *ret);
+
+int netlink_watch_read(struct netlink_watch *w, netlink_link_fn fn, void *userdata) {
+        for (int i = 0; i < NETLINK_WATCH_BATCH; i++) {
+                ssize_t n = recv(mnl_socket_get_fd(w->sock), w->buf, sizeof(w->buf), MSG_DONTWAIT);
+                const struct nlmsghdr *nlh;
+                int len;
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        return negative_errno();        /* ENOBUFS: reports were dropped */
+                }
+                len = (int) n;
+                for (nlh = (const struct nlmsghdr *) w->buf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+                        struct link l;
+
+                        /* A report only makes the caller look: one that
+                         * is not true (only root may send to the group)
+                         * costs a look, nothing more. */
+                        if (nlh->nlmsg_type != RTM_NEWLINK)
+                                continue;
+                        if (parse_link(nlh, &l) < 0 || !ifname_valid(l.name))
+                                continue;
+                        fn(l.name, userdata);
+                }
+        }
+        return 0;
 }
 
 static int ext_attr(const struct nlattr *attr, void *userdata) {

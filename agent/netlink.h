@@ -73,3 +73,24 @@ int netlink_link_stats(struct netlink *nl, const char *name, struct netlink_link
  * (which may be more than max). */
 int netlink_bridge_ports(struct netlink *nl, const char *bridge, char (*names)[NETLINK_IFNAME_MAX], size_t max,
                          size_t *ret_n, struct error *err);
+
+/* A watch on dom0's links: a second socket, subscribed to the kernel's link
+ * reports (RTNLGRP_LINK), non-blocking, for the event loop to wait on. It
+ * tells when netback makes a vif, so that nobody polls for one. */
+struct netlink_watch;
+
+int netlink_watch_open(struct netlink_watch **ret, struct error *err);
+struct netlink_watch *netlink_watch_free(struct netlink_watch *w);
+DEFINE_CLEANUP_FUNC(struct netlink_watch, netlink_watch_free);
+/* The socket to wait on for EPOLLIN. */
+int netlink_watch_fd(const struct netlink_watch *w);
+
+/* Takes what the kernel queued, without waiting (at most
+ * NETLINK_WATCH_BATCH datagrams a call; the socket stays readable if more
+ * are left): fn(name, userdata) for each link reported made or changed
+ * (RTM_NEWLINK with a valid name). -ENOBUFS when the kernel dropped reports
+ * because the queue was full: the caller must look again at every link it
+ * waits for. Malformed reports are skipped. */
+#define NETLINK_WATCH_BATCH 16
+typedef void (*netlink_link_fn)(const char *name, void *userdata);
+int netlink_watch_read(struct netlink_watch *w, netlink_link_fn fn, void *userdata);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -56,8 +57,12 @@ struct networks {
         char dnsmasq[PATH_MAX];
         bool live;
         struct netlink *nl;             /* live only */
+        struct netlink_watch *watch;    /* live only: link reports */
+        sd_event_source *watch_source;
         networks_hosts_t hosts;
         void *hosts_userdata;
+        networks_link_t link_fn;
+        void *link_userdata;
         struct network *v[NETWORKS_MAX];
         size_t n;
 };
@@ -346,6 +351,8 @@ struct networks *networks_free(struct networks *n) {
                 return NULL;
         for (size_t i = 0; i < n->n; i++)
                 network_free(n->v[i]);
+        sd_event_source_disable_unref(n->watch_source);
+        netlink_watch_free(n->watch);
         netlink_free(n->nl);
         safe_close(n->dir_fd);
         sd_event_unref(n->event);
@@ -519,6 +526,33 @@ static int check_subnet(const struct networks *n, const struct net_subnet *s, st
         return 0;
 }
 
+static void link_reported(const char *name, void *userdata) {
+        struct networks *n = userdata;
+
+        if (n->link_fn)
+                n->link_fn(name, n->link_userdata);
+}
+
+static int on_link_reports(sd_event_source *s, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        struct networks *n = userdata;
+        int r = netlink_watch_read(n->watch, link_reported, n);
+
+        if (r == -ENOBUFS) {
+                log_info("link reports were dropped; looking at every vif waited for");
+                link_reported(NULL, n);
+        } else if (r < 0) {
+                /* Not one the socket recovers from: stop rather than spin. */
+                log_error_errno(r, "reading link reports failed; vifs made from now on are not put on bridges");
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        }
+        return 0;
+}
+
+void networks_set_link_watch(struct networks *n, networks_link_t fn, void *userdata) {
+        n->link_fn = fn;
+        n->link_userdata = userdata;
+}
+
 int networks_new(sd_event *event, const struct networks_config *c, struct networks **ret) {
         struct networks *n = calloc(1, sizeof(*n));
         struct error err = { 0 };
@@ -542,8 +576,19 @@ int networks_new(sd_event *event, const struct networks_config *c, struct networ
                 goto fail;
         if (n->live) {
                 r = netlink_open(&n->nl, &err);
+                if (r >= 0)
+                        r = netlink_watch_open(&n->watch, &err);
+                if (r >= 0) {
+                        r = sd_event_add_io(n->event, &n->watch_source, netlink_watch_fd(n->watch), EPOLLIN,
+                                            on_link_reports, n);
+                        if (r < 0)
+                                error_set(&err, r, ERROR_INTERNAL, NULL, "watching link reports: %s", strerror(-r));
+                }
                 if (r < 0) {
                         log_warning_errno(r, "%s: guest networks will have no bridges", err.message);
+                        n->watch_source = sd_event_source_disable_unref(n->watch_source);
+                        n->watch = netlink_watch_free(n->watch);
+                        n->nl = netlink_free(n->nl);
                         n->live = false;
                 }
         }

@@ -97,6 +97,13 @@ bool network_address_leased_elsewhere(const struct network *net, uint32_t addr, 
 int network_lease(const struct network *net, const uint8_t mac[static 6], uint32_t *ret_addr,
                   uint64_t *ret_expiry);
 
+/* Who hears of dom0's links as they are made or change (live only; see
+ * netlink_watch_read()): fn(name, userdata) for each report, and
+ * fn(NULL, userdata) when the kernel dropped some, so that every link
+ * waited for must be looked at again. */
+typedef void (*networks_link_t)(const char *ifname, void *userdata);
+void networks_set_link_watch(struct networks *n, networks_link_t fn, void *userdata);
+
 /* Puts vif ifname on the network's bridge (what Xen's vif-bridge does). */
 int network_plug(struct network *net, const char *ifname, struct error *err);
 struct netlink_link_stats;

@@ -1,13 +1,15 @@
 /* vm-nics.c: a VM's PV network interfaces while its domain runs. The
  * toolstack writes each vif's keys with the domain (domain.c); Linux's
  * netback then makes netdev vifD.N on its own time. What Xen's vif-bridge
- * script would do next is done here: a timer looks for each vif (every
- * 20 ms, then every 200 ms, for at most 30 s), puts it on its network's
- * bridge (networks.c) and writes `hotplug-status` = connected, which lets
- * netback connect. An agent that restarts while the VM runs does the same
- * again, which changes nothing on a vif already in place. Teardown needs
- * nothing: removing the backend's keys makes netback free the vif, which
- * leaves the bridge with it. */
+ * script would do next is done here: once the domain runs, each vif that
+ * exists is put on its network's bridge (networks.c) and its backend's
+ * `hotplug-status` set to connected, which lets netback connect; a vif
+ * made later is plugged when the kernel reports it (the networks' link
+ * watch calls vm_nics_look()), so nothing polls. A VM still waiting after
+ * 30 s says so in the log, once. An agent that restarts while the VM runs
+ * does the same again, which changes nothing on a vif already in place.
+ * Teardown needs nothing: removing the backend's keys makes netback free
+ * the vif, which leaves the bridge with it. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,10 +20,7 @@
 #include "networks.h"
 #include "vm.h"
 
-#define PLUG_FAST_US (20ULL * 1000)
-#define PLUG_SLOW_US (200ULL * 1000)
-#define PLUG_FAST_TRIES 100             /* 2 s */
-#define PLUG_TRIES (PLUG_FAST_TRIES + 140) /* and 28 s more */
+#define LATE_US (30ULL * 1000 * 1000)
 
 static void vif_name(const struct vm *vm, unsigned i, char buf[static NETLINK_IFNAME_MAX]) {
         /* domids are below 0x7ff0, NICs at most VM_NICS_MAX */
@@ -80,21 +79,13 @@ static bool plug_pass(struct vm *vm) {
         return !left;
 }
 
-static int on_plug_timer(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+static int on_late(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         struct vm *vm = userdata;
 
         vm->nic_timer = sd_event_source_disable_unref(vm->nic_timer);
-        if (vm->domid == 0 || plug_pass(vm))
-                return 0;
-        if (++vm->nic_tries >= PLUG_TRIES) {
-                log_warning("VM %s: netback made no vif for some of its NICs in 30 s; they stay down",
-                            vm->spec.name);
-                return 0;
-        }
-        if (sd_event_add_time_relative(vm->owner->event, &vm->nic_timer, CLOCK_MONOTONIC,
-                                       vm->nic_tries < PLUG_FAST_TRIES ? PLUG_FAST_US : PLUG_SLOW_US, 0,
-                                       on_plug_timer, vm) < 0)
-                log_warning("VM %s: cannot wait for its vifs", vm->spec.name);
+        if (vm->nics_waiting)
+                log_warning("VM %s: netback has made no vif for %u of its NICs in 30 s; each comes up when it does",
+                            vm->spec.name, vm->spec.n_nics - (unsigned) __builtin_popcount(vm->nics_done));
         return 0;
 }
 
@@ -102,17 +93,26 @@ void vm_nics_start(struct vm *vm) {
         vm_nics_stop(vm);
         if (vm->spec.n_nics == 0 || vm->domid == 0 || !vm->owner->ts)
                 return;
-        if (plug_pass(vm))
+        vm->nics_waiting = true;
+        vm_nics_look(vm);
+        if (vm->nics_waiting &&
+            sd_event_add_time_relative(vm->owner->event, &vm->nic_timer, CLOCK_MONOTONIC, LATE_US, 0, on_late, vm) < 0)
+                log_warning("VM %s: cannot set a timer for late vifs", vm->spec.name);
+}
+
+void vm_nics_look(struct vm *vm) {
+        if (!vm->nics_waiting || vm->domid == 0)
                 return;
-        if (sd_event_add_time_relative(vm->owner->event, &vm->nic_timer, CLOCK_MONOTONIC, PLUG_FAST_US, 0,
-                                       on_plug_timer, vm) < 0)
-                log_warning("VM %s: cannot wait for its vifs", vm->spec.name);
+        if (plug_pass(vm)) {
+                vm->nics_waiting = false;
+                vm->nic_timer = sd_event_source_disable_unref(vm->nic_timer);
+        }
 }
 
 void vm_nics_stop(struct vm *vm) {
         vm->nic_timer = sd_event_source_disable_unref(vm->nic_timer);
+        vm->nics_waiting = false;
         vm->nics_done = vm->nics_plugged = 0;
-        vm->nic_tries = 0;
 }
 
 int vm_nic_get_stats(const struct vm *vm, unsigned i, struct vm_nic_stats *ret) {

@@ -40,8 +40,8 @@ struct vm {
         struct loop_device disks[VM_DISKS_MAX]; /* bound while it runs (this agent started it) */
         struct vm_alert_watch *alerts[VM_ALERTS_MAX * _VM_CONSOLE_MAX]; /* vm-alerts.c */
         unsigned n_alerts;
-        sd_event_source *nic_timer;     /* vm-nics.c: waits for netback's vifs */
-        unsigned nic_tries;
+        bool nics_waiting;              /* vm-nics.c: for netback's vifs (link reports) */
+        sd_event_source *nic_timer;     /* says so once if they are late */
         uint32_t nics_done;             /* a bit per NIC: looked after (on its bridge, or failed) */
         uint32_t nics_plugged;          /* a bit per NIC: on its bridge and connected */
 };
@@ -57,6 +57,8 @@ void vm_alerts_stop(struct vm *vm);
 int vm_nics_config(struct vm *vm, struct domain_nic *nics, struct error *err);
 void vm_nics_start(struct vm *vm);
 void vm_nics_stop(struct vm *vm);
+/* A link of the VM's may have appeared: plugs the vifs it still waits for. */
+void vm_nics_look(struct vm *vm);
 json_t *vm_nics_to_json(const struct vm *vm);
 
 /* vms-networks.c: the networks opened (bridges and DHCP only with Xen),

@@ -44,8 +44,31 @@ int vms_networks_open(struct vms *v, const char *state_dir) {
         return networks_new(v->event, &c, &v->nets);
 }
 
+/* A link appeared or changed in dom0: if it is a vif netback made for a VM
+ * (vifD.N), that VM looks at its vifs; NULL (reports were lost): every VM
+ * does. */
+static void link_of(const char *ifname, void *userdata) {
+        struct vms *v = userdata;
+        unsigned domid, nic;
+        char rest;
+
+        if (!ifname) {
+                for (size_t i = 0; i < v->n; i++)
+                        vm_nics_look(v->vm[i]);
+                return;
+        }
+        if (sscanf(ifname, "vif%u.%u%c", &domid, &nic, &rest) != 2 || domid == 0)
+                return;
+        for (size_t i = 0; i < v->n; i++)
+                if (v->vm[i]->domid == domid) {
+                        vm_nics_look(v->vm[i]);
+                        return;
+                }
+}
+
 void vms_networks_serve(struct vms *v) {
         networks_set_hosts_source(v->nets, hosts_of, v);
+        networks_set_link_watch(v->nets, link_of, v);
 }
 
 static bool mac_taken(const struct vms *v, const struct vm_spec *s, unsigned upto, const uint8_t mac[static 6]) {

@@ -27,6 +27,7 @@
 #include <linux/veth.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -619,6 +620,67 @@ static void test_delete(void **state) {
         assert_int_equal(netlink_link_delete(f->nl, "xvt1", &f->err), 0);
 }
 
+struct reports {
+        char names[8][NETLINK_IFNAME_MAX];
+        unsigned n, total;
+};
+
+static void on_report(const char *name, void *userdata) {
+        struct reports *r = userdata;
+
+        r->total++;
+        for (unsigned i = 0; i < r->n; i++)
+                if (strcmp(r->names[i], name) == 0)
+                        return;
+        if (r->n < ELEMENTSOF(r->names))
+                snprintf(r->names[r->n++], NETLINK_IFNAME_MAX, "%s", name);
+}
+
+static bool reported(const struct reports *r, const char *name) {
+        for (unsigned i = 0; i < r->n; i++)
+                if (strcmp(r->names[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* Drains the watch: what it reports once the socket has nothing left. */
+static void drain(struct netlink_watch *w, struct reports *r) {
+        struct pollfd p = { .fd = netlink_watch_fd(w), .events = POLLIN };
+
+        while (poll(&p, 1, 200) == 1)
+                assert_int_equal(netlink_watch_read(w, on_report, r), 0);
+}
+
+/* The watch hears of links made and changed by anyone (here: a veth made
+ * after it opened, and our own enslaving), never waits, and reports
+ * nothing when nothing happened. */
+static void test_watch(void **state) {
+        struct fixture *f = fixture_or_skip(state);
+        _cleanup_(netlink_watch_freep) struct netlink_watch *w = NULL;
+        struct reports r = { 0 };
+
+        assert_int_equal(netlink_watch_open(&w, &f->err), 0);
+        assert_int_equal(netlink_watch_read(w, on_report, &r), 0);
+        assert_int_equal(r.total, 0);
+
+        ensure_or_skip(f, BRIDGE, ADDR(10, 12, 0, 1), 24);
+        make_veth("xvt0", "xvt1");
+        drain(w, &r);
+        assert_true(reported(&r, BRIDGE));
+        assert_true(reported(&r, "xvt0"));
+        assert_true(reported(&r, "xvt1"));
+
+        r = (struct reports) { 0 };
+        assert_int_equal(netlink_link_enslave(f->nl, "xvt0", BRIDGE, &f->err), 0);
+        drain(w, &r);
+        assert_true(reported(&r, "xvt0"));
+        assert_false(reported(&r, "xvt1"));
+
+        r = (struct reports) { 0 };
+        drain(w, &r);
+        assert_int_equal(r.total, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_names, setup, teardown),
@@ -627,6 +689,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_enslave, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
         };
         int r;
 
