@@ -64,6 +64,35 @@ def json_lines(text):
     return [link["ifname"] for link in json.loads(text or "[]")]
 
 
+def test_a_vif_made_late_is_plugged(board):
+    """netback loaded only after the VM started: its vif appears late, and the
+    agent puts it on the bridge when the kernel reports the new link (no
+    polling, no time limit). First in the module: xen-netback can only be
+    unloaded while no vif exists."""
+    vifs = dom0_out(board, "sh", "-c", "ls /sys/class/net | grep '^vif' || true").split()
+    if vifs:
+        pytest.skip(f"vifs of other VMs exist ({vifs}): netback cannot be unloaded")
+    r = board.dom0("rmmod", "xen_netback")
+    assert r.returncode == 0, r.stderr
+    vm = f"netlate-{secrets.token_hex(2)}"
+    try:
+        try:
+            board.create_linux(vm, nics=[{}])
+            board.wait_prompts(vm)
+            n = nic(board, vm)
+            assert n["connected"] is False and n["lease"] is None, n
+            assert board.dom0("/bin/ip", "link", "show", n["vif"]).returncode != 0
+        finally:
+            r = board.dom0("modprobe", "xen_netback")
+            assert r.returncode == 0, r.stderr
+        n = wait_lease(board, vm, timeout=90)
+        _, _, default = board.api("GET", "/networks/default")
+        assert n["vif"] in vif_ports(board, default["bridge"])
+        assert pings(board, vm, default["gateway"])
+    finally:
+        board.delete_vm(vm)
+
+
 @pytest.fixture(scope="module")
 def net(board):
     """Two guests on default (a, b), one on network `iso` (c)."""
