@@ -67,8 +67,9 @@ def json_lines(text):
 def test_a_vif_made_late_is_plugged(board):
     """netback loaded only after the VM started: its vif appears late, and the
     agent puts it on the bridge when the kernel reports the new link (no
-    polling, no time limit). First in the module: xen-netback can only be
-    unloaded while no vif exists."""
+    polling, no time limit); the guest, whose netfront waited for its
+    backend, then boots and takes its lease. First in the module:
+    xen-netback can only be unloaded while no vif exists."""
     vifs = dom0_out(board, "sh", "-c", "ls /sys/class/net | grep '^vif' || true").split()
     if vifs:
         pytest.skip(f"vifs of other VMs exist ({vifs}): netback cannot be unloaded")
@@ -78,13 +79,17 @@ def test_a_vif_made_late_is_plugged(board):
     try:
         try:
             board.create_linux(vm, nics=[{}])
-            board.wait_prompts(vm)
+            # netfront, loaded by the guest's rcS, waits for the backend (Linux
+            # waits up to 5 min for a vif's before it goes on booting)
+            board.wait_log(vm, "vuart", "xen_netfront: Initialising", timeout=120)
+            time.sleep(2)
             n = nic(board, vm)
             assert n["connected"] is False and n["lease"] is None, n
             assert board.dom0("/bin/ip", "link", "show", n["vif"]).returncode != 0
         finally:
             r = board.dom0("modprobe", "xen_netback")
             assert r.returncode == 0, r.stderr
+        board.wait_prompts(vm)
         n = wait_lease(board, vm, timeout=90)
         _, _, default = board.api("GET", "/networks/default")
         assert n["vif"] in vif_ports(board, default["bridge"])
