@@ -1,11 +1,13 @@
-/* netlink.h: owns the agent's one rtnetlink socket (NETLINK_ROUTE, over
+/* netlink.h: owns the agent's rtnetlink sockets (NETLINK_ROUTE, over
  * libmnl) and is the only module that speaks netlink: the guest networks'
  * bridges, their addresses, and the vifs that netback makes, enslaved to
- * them as Xen's vif-bridge script would. Every call is one or a few
- * synchronous requests, each answered by the kernel's ACK (or a dump's
- * end) before the next; the socket waits at most NETLINK_TIMEOUT_MS for
- * each answer, so a stuck kernel costs the agent's one thread a failed call
- * (-ETIMEDOUT), not a hang. Interface names are checked before use (1 to
+ * them as Xen's vif-bridge script would. Every call on struct netlink is
+ * one or a few synchronous requests, each answered by the kernel's ACK (or
+ * a dump's end) before the next; the socket waits at most
+ * NETLINK_TIMEOUT_MS for each answer, so a stuck kernel costs the agent's
+ * one thread a failed call (-ETIMEDOUT), not a hang. struct netlink_watch
+ * (below) is the other socket: the kernel's link reports, read without
+ * waiting when the event loop says they came. Interface names are checked before use (1 to
  * 15 bytes, no '/', no whitespace: NETLINK_IFNAME_MAX).
  *
  * On failure each returns a negative errno and fills *err (if not NULL):
