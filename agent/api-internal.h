@@ -28,6 +28,7 @@ struct api_http_stats {
         uint64_t dropped;               /* answers past API_HTTP_COUNTS_MAX triples */
         uint64_t buckets[API_ROUTES_MAX][API_DURATION_BUCKETS + 1]; /* not cumulative; the last: above 10 s */
         uint64_t sum_usec[API_ROUTES_MAX];
+        uint64_t strangers_refused, strangers_cut; /* http-server.h */
 };
 
 struct api {

@@ -73,6 +73,14 @@ void api_observe(struct api *a, const char *method, const char *path, unsigned s
         count_answer(h, route, method_index(method), status > UINT16_MAX ? UINT16_MAX : status);
 }
 
+void api_observe_stranger_refused(struct api *a) {
+        a->http.strangers_refused++;
+}
+
+void api_observe_stranger_cut(struct api *a) {
+        a->http.strangers_cut++;
+}
+
 /* ---- the scrape ---- */
 
 static void write_agent(struct metrics *m, const struct api *a) {
@@ -384,6 +392,14 @@ static void write_http(struct metrics *m, const struct api_http_stats *h) {
                        "HTTP answers left out of xvmd_http_requests_total (too many route, method and status "
                        "triples).");
         metrics_u64(m, h->dropped, NULL);
+        metrics_family(m, "xvmd_http_strangers_refused_total", METRICS_COUNTER,
+                       "Connections refused as they came: their address already had 32 that no request had "
+                       "authenticated yet.");
+        metrics_u64(m, h->strangers_refused, NULL);
+        metrics_family(m, "xvmd_http_strangers_cut_total", METRICS_COUNTER,
+                       "Connections no request had authenticated yet, cut for not bringing a whole request within "
+                       "10 s of their start or last answer.");
+        metrics_u64(m, h->strangers_cut, NULL);
 
         for (size_t b = 0; b < API_DURATION_BUCKETS; b++)
                 bounds[b] = (double) duration_bounds_usec[b] / 1e6;

@@ -376,8 +376,11 @@ const struct api_route *api_admit(struct api *a, const struct api_request *req, 
 
         /* Authenticate before routing, so that without the token nothing can
          * be learnt about which /v1 paths exist. */
-        if (api_path_needs_auth(req->path) && !is_login(req) && !api_authenticated(a, req, resp))
-                return NULL;
+        if (api_path_needs_auth(req->path) && !is_login(req)) {
+                if (!api_authenticated(a, req, resp))
+                        return NULL;
+                resp->authenticated = true;
+        }
 
         r = api_route_lookup(req->method, req->path, &route, resp->allow, sizeof(resp->allow));
         if (r == -ENOENT) {

@@ -98,6 +98,7 @@ struct api_response {
         } extra[4];         /* more headers, name NULL when unused (see api_response_header) */
         char allow[64];     /* for 405: the Allow header, else "" */
         bool challenge;     /* for 401: send WWW-Authenticate */
+        bool authenticated; /* the request carried a valid token or session (api_admit) */
 };
 
 #define API_WEB_DIR_DEFAULT "/usr/share/xvmd/web"
@@ -158,6 +159,11 @@ uint64_t api_now_usec(void);
  * came in (api_now_usec()). A streamed answer or an upgrade counts when its
  * headers go. */
 void api_observe(struct api *a, const char *method, const char *path, unsigned status, uint64_t start_usec);
+/* A stranger's connection (http-server.h) refused at accept (its address
+ * had HTTP_STRANGERS_PER_ADDRESS), or cut for a request that took too long:
+ * counted for the metrics. */
+void api_observe_stranger_refused(struct api *a);
+void api_observe_stranger_cut(struct api *a);
 
 /* First phase, once the headers are in. Returns the route whose handler will
  * take the request (read at most api_route_body_max() bytes of body for it),

@@ -20,6 +20,8 @@
  * client can still be told 413. */
 #define HTTP_DISCARD_MAX (1024 * 1024)
 
+#define HTTP_REFUSAL_LOG_USEC (10ULL * 1000 * 1000)
+
 /* A suspended connection (a stream with nothing to send yet, or a
  * deferred answer). MHD does not watch it, so the server does: a client
  * that hangs up is seen at once (its stream or wait ends), and every one
@@ -33,12 +35,29 @@ struct suspension {
         struct suspension *prev, *next;
 };
 
+/* One per connection, from MHD's start notice to its close: whether a
+ * request on it has authenticated, and till when a stranger's may take to
+ * bring its request (http-server.h). */
+struct http_conn {
+        struct http_server *server;
+        int fd;
+        struct sockaddr_storage peer;
+        bool trusted;
+        bool cut;                       /* shut down: MHD closes it next */
+        uint64_t deadline_usec;         /* CLOCK_MONOTONIC; 0: none now (answering, or trusted) */
+        struct http_conn *prev, *next;
+};
+
 struct http_server {
         sd_event *event;
         struct api *api;
         struct MHD_Daemon *mhd;
         sd_event_source *io;
         sd_event_source *timer;
+        sd_event_source *stranger_timer; /* the earliest stranger's deadline */
+        struct http_conn *conns;        /* a list */
+        uint64_t refusals_logged_usec;  /* refusals are logged once per HTTP_REFUSAL_LOG_USEC */
+        unsigned refusals_unlogged;
         bool kick;      /* run MHD again at once (a connection was resumed) */
         unsigned quiet_closes; /* connections closed for a client's hang-up, whose MHD message is not a fault */
         struct suspension *suspended;   /* a list */
@@ -61,6 +80,8 @@ struct http_request {
 };
 
 static void http_server_kick(struct http_server *s);
+static void conn_answering(struct MHD_Connection *c);
+static void conn_trust(struct MHD_Connection *c);
 
 /* Takes p off the server's list (and its watch off the loop). */
 static void unlist(struct suspension *p) {
@@ -214,6 +235,8 @@ static enum MHD_Result send_response(struct http_server *server, struct MHD_Conn
         char *text = NULL;
         size_t n = 0;
 
+        conn_answering(c);
+
         if (resp->upgrade) {
                 response = rq ? MHD_create_response_for_upgrade(on_upgrade, server) : NULL;
                 if (response) {
@@ -354,6 +377,8 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
                 *con_cls = rq;
                 req = make_request(c, method, url);
                 rq->route = api_admit(s->api, &req, &resp, &rq->upload);
+                if (resp.authenticated)
+                        conn_trust(c);
                 if (!rq->route)
                         return send_response(s, c, method, url, &resp, rq);
                 return MHD_YES;
@@ -459,11 +484,140 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, cons
 #define HTTP_KEEPALIVE_INTERVAL_SEC 10
 #define HTTP_KEEPALIVE_COUNT 6
 
-static void on_connection(void *userdata _unused_, struct MHD_Connection *c, void **socket_context _unused_,
+/* ---- strangers (http-server.h) ---- */
+
+static uint64_t mono_usec(const struct http_server *s) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+static bool same_address(const struct sockaddr *a, const struct sockaddr_storage *b) {
+        if (a->sa_family != b->ss_family)
+                return false;
+        if (a->sa_family == AF_INET)
+                return ((const struct sockaddr_in *) a)->sin_addr.s_addr ==
+                       ((const struct sockaddr_in *) b)->sin_addr.s_addr;
+        if (a->sa_family == AF_INET6)
+                return memcmp(&((const struct sockaddr_in6 *) a)->sin6_addr,
+                              &((const struct sockaddr_in6 *) b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+        return true;    /* a Unix socket's clients are all one */
+}
+
+/* The stranger timer at the earliest deadline, or off. */
+static void strangers_rearm(struct http_server *s) {
+        uint64_t first = 0;
+
+        if (!s->stranger_timer)
+                return;
+        for (const struct http_conn *c = s->conns; c; c = c->next)
+                if (!c->trusted && !c->cut && c->deadline_usec && (!first || c->deadline_usec < first))
+                        first = c->deadline_usec;
+        if (!first) {
+                (void) sd_event_source_set_enabled(s->stranger_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_source_set_time(s->stranger_timer, first) < 0 ||
+            sd_event_source_set_enabled(s->stranger_timer, SD_EVENT_ONESHOT) < 0)
+                log_warning("Cannot arm the timer of connections without a token");
+}
+
+/* Shuts the socket down (MHD sees its end and closes the connection as for
+ * any client that left) rather than closing it under MHD's feet. */
+static int on_stranger_timer(sd_event_source *src _unused_, uint64_t usec _unused_, void *userdata) {
+        struct http_server *s = userdata;
+        uint64_t now = mono_usec(s);
+        unsigned n = 0;
+
+        for (struct http_conn *c = s->conns; c; c = c->next) {
+                if (c->trusted || c->cut || !c->deadline_usec || c->deadline_usec > now)
+                        continue;
+                (void) shutdown(c->fd, SHUT_RDWR);
+                c->cut = true;
+                s->quiet_closes++;
+                api_observe_stranger_cut(s->api);
+                n++;
+        }
+        if (n)
+                log_info("Cut %u connection(s) that brought no whole request in %d s and no token", n,
+                         HTTP_STRANGER_REQUEST_SEC);
+        strangers_rearm(s);
+        return 0;
+}
+
+/* MHD's accept policy: a stranger's address may have so many. */
+static enum MHD_Result on_accept(void *userdata, const struct sockaddr *addr, socklen_t addrlen _unused_) {
+        struct http_server *s = userdata;
+        unsigned strangers = 0;
+        uint64_t now;
+
+        for (const struct http_conn *c = s->conns; c; c = c->next)
+                if (!c->trusted && !c->cut && same_address(addr, &c->peer))
+                        strangers++;
+        if (strangers < HTTP_STRANGERS_PER_ADDRESS)
+                return MHD_YES;
+        api_observe_stranger_refused(s->api);
+        s->refusals_unlogged++;
+        now = mono_usec(s);
+        if (now - s->refusals_logged_usec >= HTTP_REFUSAL_LOG_USEC) {
+                log_warning("Refused %u connection(s): their address has %d others without a token",
+                            s->refusals_unlogged, HTTP_STRANGERS_PER_ADDRESS);
+                s->refusals_logged_usec = now;
+                s->refusals_unlogged = 0;
+        }
+        return MHD_NO;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return info ? info->socket_context : NULL;
+}
+
+/* A stranger's request has its answer: no deadline while it is sent. */
+static void conn_answering(struct MHD_Connection *c) {
+        struct http_conn *conn = conn_of(c);
+
+        if (conn && !conn->trusted && conn->deadline_usec) {
+                conn->deadline_usec = 0;
+                strangers_rearm(conn->server);
+        }
+}
+
+/* The request authenticated: the connection is no stranger's any more. */
+static void conn_trust(struct MHD_Connection *c) {
+        struct http_conn *conn = conn_of(c);
+
+        if (conn && !conn->trusted) {
+                conn->trusted = true;
+                conn->deadline_usec = 0;
+                strangers_rearm(conn->server);
+        }
+}
+
+static void on_connection(void *userdata, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
+        struct http_server *s = userdata;
         const union MHD_ConnectionInfo *info;
         int on = 1, idle = HTTP_KEEPALIVE_IDLE_SEC, interval = HTTP_KEEPALIVE_INTERVAL_SEC, count = HTTP_KEEPALIVE_COUNT;
+        struct http_conn *conn;
 
+        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                conn = *socket_context;
+                if (!conn)
+                        return;
+                if (conn->prev)
+                        conn->prev->next = conn->next;
+                else
+                        s->conns = conn->next;
+                if (conn->next)
+                        conn->next->prev = conn->prev;
+                *socket_context = NULL;
+                free(conn);
+                strangers_rearm(s);
+                return;
+        }
         if (toe != MHD_CONNECTION_NOTIFY_STARTED)
                 return;
         info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -474,11 +628,38 @@ static void on_connection(void *userdata _unused_, struct MHD_Connection *c, voi
         (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
         (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
         (void) setsockopt(info->connect_fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+
+        conn = calloc(1, sizeof(*conn));
+        if (!conn)
+                return; /* not counted, not timed: out of memory, MHD's own limits still hold */
+        conn->server = s;
+        conn->fd = info->connect_fd;
+        info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info && info->client_addr) {
+                socklen_t len = info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                : info->client_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                                          : sizeof(sa_family_t);
+                memcpy(&conn->peer, info->client_addr, len);
+        }
+        conn->deadline_usec = mono_usec(s) + HTTP_STRANGER_REQUEST_SEC * 1000000ULL;
+        conn->next = s->conns;
+        if (s->conns)
+                s->conns->prev = conn;
+        s->conns = conn;
+        *socket_context = conn;
+        strangers_rearm(s);
 }
 
-static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c _unused_, void **con_cls,
+static void on_request_completed(void *userdata _unused_, struct MHD_Connection *c, void **con_cls,
                                  enum MHD_RequestTerminationCode toe _unused_) {
         struct http_request *rq = *con_cls;
+        struct http_conn *conn = conn_of(c);
+
+        /* A stranger's next request has its time from now. */
+        if (conn && !conn->trusted && !conn->cut) {
+                conn->deadline_usec = mono_usec(conn->server) + HTTP_STRANGER_REQUEST_SEC * 1000000ULL;
+                strangers_rearm(conn->server);
+        }
 
         if (!rq)
                 return;
@@ -580,14 +761,14 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
         s->api = api;
 
         s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
-                                  0, NULL, NULL, on_request, s,
+                                  0, on_accept, s, on_request, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_CONNECTION_LIMIT,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_CONNECTION_TIMEOUT_SEC,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
-                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 /* Whether MHD closed the socket on its way out depends on where
@@ -612,6 +793,12 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
         r = sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
         if (r < 0)
                 return r;
+        r = sd_event_add_time(event, &s->stranger_timer, CLOCK_MONOTONIC, 0, 100 * 1000, on_stranger_timer, s);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(s->stranger_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -628,7 +815,8 @@ struct http_server *http_server_free(struct http_server *s) {
         while (s->suspended)
                 resume(s->suspended);
         if (s->mhd)
-                MHD_stop_daemon(s->mhd);
+                MHD_stop_daemon(s->mhd);        /* closes every connection: s->conns empties */
+        s->stranger_timer = sd_event_source_disable_unref(s->stranger_timer);
         sd_event_unref(s->event);
         free(s);
         return NULL;

@@ -15,6 +15,16 @@ struct http_server;
 #define HTTP_CONNECTION_TIMEOUT_SEC 60
 #define HTTP_CONNECTION_MEMORY_LIMIT (64 * 1024)
 
+/* A connection is a stranger's until one of its requests authenticates
+ * (a valid token or session). Strangers are bounded so that clients
+ * without a token cannot take the server from those with one: at most
+ * HTTP_STRANGERS_PER_ADDRESS connections from one address (more are refused
+ * as they come), and each must bring a whole request, headers and body,
+ * within HTTP_STRANGER_REQUEST_SEC of its start or of its last answer, or
+ * it is cut (a slow or silent client: slowloris). */
+#define HTTP_STRANGERS_PER_ADDRESS 32
+#define HTTP_STRANGER_REQUEST_SEC 10
+
 /* Takes ownership of listen_fd (a listening TCP socket), even on failure.
  * event and api are borrowed and must outlive the server. */
 int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http_server **ret);

@@ -339,6 +339,111 @@ static void test_free_closes_listener(void **state) {
         assert_null(http_server_free(NULL));
 }
 
+/* Runs the server for ms milliseconds. */
+static void run_for(struct fixture *f, uint64_t ms) {
+        uint64_t end = now_ms() + ms;
+
+        while (now_ms() < end)
+                assert_true(sd_event_run(f->event, 10 * 1000) >= 0);
+}
+
+/* Whether the server closed fd (EOF or reset), after running it a moment. */
+static bool closed_by_server(struct fixture *f, int fd) {
+        char c;
+        ssize_t n;
+
+        run_for(f, 50);
+        n = recv(fd, &c, 1, MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* One address may hold HTTP_STRANGERS_PER_ADDRESS connections that no
+ * request authenticated; more are closed as they come. Closing one makes
+ * room; a connection whose request carried the token no longer counts. */
+static void test_strangers_per_address(void **state) {
+        struct fixture *f = *state;
+        struct reply *r = malloc(sizeof(*r));
+        static const char authed[] = "GET /v1/host HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " TOKEN
+                                     "\r\n\r\n";
+        int fds[HTTP_STRANGERS_PER_ADDRESS], extra, trusted;
+        char buf[4096];
+
+        for (int i = 0; i < HTTP_STRANGERS_PER_ADDRESS; i++) {
+                fds[i] = connect_to(f->port);
+                assert_true(fds[i] >= 0);
+                run_for(f, 5);
+        }
+        for (int i = 0; i < HTTP_STRANGERS_PER_ADDRESS; i++)
+                assert_false(closed_by_server(f, fds[i]));
+        extra = connect_to(f->port);
+        assert_true(extra >= 0);
+        assert_true(closed_by_server(f, extra));
+        close(extra);
+
+        /* One goes: one may come, and with the token it is kept. */
+        close(fds[0]);
+        run_for(f, 20);
+        trusted = connect_to(f->port);
+        assert_true(trusted >= 0);
+        assert_int_equal(send(trusted, authed, sizeof(authed) - 1, MSG_NOSIGNAL), (ssize_t) sizeof(authed) - 1);
+        run_for(f, 100);
+        assert_true(recv(trusted, buf, sizeof(buf), MSG_DONTWAIT) > 0);
+        /* answered, and not with 401 (without Xen, /v1/host is a 503) */
+        assert_memory_equal(buf, "HTTP/1.1 ", 9);
+        assert_memory_not_equal(buf, "HTTP/1.1 401", 12);
+        /* ... and no longer counts: there is room for another stranger. */
+        fds[0] = connect_to(f->port);
+        assert_true(fds[0] >= 0);
+        assert_false(closed_by_server(f, fds[0]));
+        extra = connect_to(f->port);
+        assert_true(closed_by_server(f, extra));
+        close(extra);
+
+        for (int i = 0; i < HTTP_STRANGERS_PER_ADDRESS; i++)
+                close(fds[i]);
+        close(trusted);
+        free(r);
+}
+
+/* A stranger that does not bring a whole request in
+ * HTTP_STRANGER_REQUEST_SEC is cut; one that answered in time gets the same
+ * time again for its next request; a trusted one is not timed. */
+static void test_strangers_are_timed(void **state) {
+        struct fixture *f = *state;
+        static const char part[] = "GET /healthz HTTP/1.1\r\nHost: localh";
+        static const char whole[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        static const char authed[] = "GET /v1/host HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " TOKEN
+                                     "\r\n\r\n";
+        int slow = connect_to(f->port), idle = connect_to(f->port), again = connect_to(f->port),
+            trusted = connect_to(f->port);
+        uint64_t t0 = now_ms(), cut_at = 0;
+        char buf[4096];
+
+        assert_true(slow >= 0 && idle >= 0 && again >= 0 && trusted >= 0);
+        assert_int_equal(send(slow, part, sizeof(part) - 1, MSG_NOSIGNAL), (ssize_t) sizeof(part) - 1);
+        assert_int_equal(send(trusted, authed, sizeof(authed) - 1, MSG_NOSIGNAL), (ssize_t) sizeof(authed) - 1);
+        run_for(f, (HTTP_STRANGER_REQUEST_SEC - 2) * 1000ULL);
+        /* 2 s before the deadline: `again` answers a public request, which
+         * gives it a whole new period. */
+        assert_int_equal(send(again, whole, sizeof(whole) - 1, MSG_NOSIGNAL), (ssize_t) sizeof(whole) - 1);
+        run_for(f, 100);
+        assert_true(recv(again, buf, sizeof(buf), MSG_DONTWAIT) > 0);
+        assert_false(closed_by_server(f, slow));
+        while (!cut_at && now_ms() - t0 < (HTTP_STRANGER_REQUEST_SEC + 3) * 1000ULL)
+                if (closed_by_server(f, slow))
+                        cut_at = now_ms();
+        assert_true(cut_at > 0);
+        assert_true(cut_at - t0 >= HTTP_STRANGER_REQUEST_SEC * 1000ULL - 100);
+        assert_true(closed_by_server(f, idle));
+        assert_false(closed_by_server(f, again));
+        assert_true(recv(trusted, buf, sizeof(buf), MSG_DONTWAIT) > 0);
+        assert_false(closed_by_server(f, trusted));
+        close(slow);
+        close(idle);
+        close(again);
+        close(trusted);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_healthz, setup, teardown),
@@ -349,6 +454,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_host_without_xen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_free_closes_listener, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_strangers_per_address, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_strangers_are_timed, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
