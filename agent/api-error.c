@@ -64,6 +64,7 @@ static const unsigned short statuses[_ERROR_CODE_MAX] = {
         [ERROR_RESUME_FAILED] = 500,
         [ERROR_STATE_NOT_SAVED] = 500,
         [ERROR_UNAUTHORIZED] = 401,
+        [ERROR_TOO_MANY_LOGINS] = 429,
         [ERROR_BAD_ORIGIN] = 403,
         [ERROR_METHOD_NOT_ALLOWED] = 405,
         [ERROR_UPGRADE_REQUIRED] = 426,

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "auth.h"
 #include "session.h"
+#include "throttle.h"
 
 /* Every answer's count by route, method and status, and its duration by
  * route (api_observe(), in api-metrics.c). Durations are kept in µs
@@ -40,6 +41,7 @@ struct api {
         struct console_ws *viewers;
         struct port_forwards *forwards;
         struct sessions *sessions;
+        struct throttle logins;         /* failed ones, by client address */
         char *web_dir;
         double started_realtime;        /* CLOCK_REALTIME s when the API was made */
         struct api_http_stats http;

@@ -37,9 +37,35 @@ static bool origin_is_self(const struct api_request *req) {
         return strcasecmp(rest, host) == 0;
 }
 
+/* A client that got the token wrong too often (throttle.h) is told to
+ * wait, whatever it presents now: true with the 429 in resp. */
+static bool login_throttled(struct api *a, const struct api_request *req, struct api_response *resp) {
+        struct throttle_key key = throttle_key_of(req->peer);
+        unsigned wait = throttle_wait(&a->logins, &key, api_now_usec());
+
+        if (!wait)
+                return false;
+        api_response_error(resp, ERROR_TOO_MANY_LOGINS, NULL,
+                           "too many wrong tokens from this address: %d in a minute; try again in %u s",
+                           THROTTLE_FAILURES, wait);
+        api_response_header(resp, "Retry-After", "%u", wait);
+        return true;
+}
+
+static void login_failed(struct api *a, const struct api_request *req) {
+        struct throttle_key key = throttle_key_of(req->peer);
+
+        throttle_failed(&a->logins, &key, api_now_usec());
+}
+
 bool api_authenticated(struct api *a, const struct api_request *req, struct api_response *resp) {
         const char *session = req_session(req);
 
+        /* A token presented is a login attempt, and counted; a request with
+         * none (or with only a session cookie, which may have ended by
+         * itself) is not. */
+        if (req->authorization && login_throttled(a, req, resp))
+                return false;
         if (auth_check(a->auth, req->authorization))
                 return true;
         /* The scraper's token opens the metrics, and nothing else. */
@@ -47,6 +73,8 @@ bool api_authenticated(struct api *a, const struct api_request *req, struct api_
             (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
             auth_check(a->metrics_auth, req->authorization))
                 return true;
+        if (req->authorization && !(a->metrics_auth && auth_check(a->metrics_auth, req->authorization)))
+                login_failed(a, req);
         if (!req->authorization && sessions_check(a->sessions, session, api_now_usec(), NULL)) {
                 bool unsafe = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 
@@ -93,8 +121,13 @@ void api_session_create(struct api_call *call) {
                 json_decref(body);
                 return;
         }
+        if (login_throttled(call->api, req, call->resp)) {
+                json_decref(body);
+                return;
+        }
         if (!auth_check_token(call->api->auth, json_string_value(token), json_string_length(token))) {
                 json_decref(body);
+                login_failed(call->api, req);
                 api_response_error(call->resp, ERROR_UNAUTHORIZED, "token", "the token is not valid");
                 return;
         }

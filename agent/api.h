@@ -28,6 +28,8 @@ struct api_route;
  * handler finishes it. */
 struct api_upload;
 
+struct sockaddr;
+
 struct api_request {
         const char *method;
         const char *path;          /* without the query string */
@@ -39,6 +41,7 @@ struct api_request {
         /* A cookie's value by name, or NULL (may be NULL itself). */
         const char *(*cookie)(const void *ctx, const char *name);
         const char *authorization; /* the header, or NULL */
+        const struct sockaddr *peer; /* the client's address, or NULL */
         uint64_t content_length;   /* API_CONTENT_LENGTH_UNKNOWN if not announced */
         const char *body;
         size_t body_size;

@@ -62,6 +62,7 @@ static const char *const code_names[_ERROR_CODE_MAX] = {
         [ERROR_RESUME_FAILED] = "resume_failed",
         [ERROR_STATE_NOT_SAVED] = "state_not_saved",
         [ERROR_UNAUTHORIZED] = "unauthorized",
+        [ERROR_TOO_MANY_LOGINS] = "too_many_logins",
         [ERROR_BAD_ORIGIN] = "bad_origin",
         [ERROR_METHOD_NOT_ALLOWED] = "method_not_allowed",
         [ERROR_UPGRADE_REQUIRED] = "upgrade_required",

@@ -83,6 +83,7 @@ enum error_code {
 
         /* The front end's own. */
         ERROR_UNAUTHORIZED,
+        ERROR_TOO_MANY_LOGINS,          /* failed logins from the client's address (throttle.h) */
         ERROR_BAD_ORIGIN,
         ERROR_METHOD_NOT_ALLOWED,
         ERROR_UPGRADE_REQUIRED,

@@ -348,7 +348,10 @@ static const char *cookie_value(const void *ctx, const char *name) {
 }
 
 static struct api_request make_request(struct MHD_Connection *c, const char *method, const char *url) {
+        const union MHD_ConnectionInfo *peer = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
         return (struct api_request) {
+                .peer = peer ? peer->client_addr : NULL,
                 .method = method,
                 .path = url,
                 .query = query_arg,

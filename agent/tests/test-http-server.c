@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include "api.h"
 #include "auth.h"
 #include "http-server.h"
+#include "throttle.h"
 #include "xen.h"
 
 #define TOKEN "http-test-token-0123456789"
@@ -339,6 +341,29 @@ static void test_free_closes_listener(void **state) {
         assert_null(http_server_free(NULL));
 }
 
+/* Ten wrong tokens from one address are answered 401; then every attempt
+ * from it, the right token too, is a 429 with Retry-After; a request with
+ * no token is not an attempt. */
+static void test_wrong_tokens_are_throttled(void **state) {
+        struct fixture *f = *state;
+        struct reply *r = malloc(sizeof(*r));
+        char buf[64];
+
+        for (int i = 0; i < THROTTLE_FAILURES; i++) {
+                get(f, "GET", "/v1/vms", "Authorization: Bearer wrong-token-wrong-token\r\n", r);
+                assert_json_error(r, 401, "unauthorized");
+        }
+        get(f, "GET", "/v1/vms", "Authorization: Bearer wrong-token-wrong-token\r\n", r);
+        assert_json_error(r, 429, "too_many_logins");
+        assert_non_null(header(r, "Retry-After", buf, sizeof(buf)));
+        assert_true(atoi(buf) >= 55 && atoi(buf) <= 60);
+        get(f, "GET", "/v1/vms", "Authorization: Bearer " TOKEN "\r\n", r);
+        assert_json_error(r, 429, "too_many_logins");
+        get(f, "GET", "/v1/vms", NULL, r);
+        assert_json_error(r, 401, "unauthorized");
+        free(r);
+}
+
 /* Runs the server for ms milliseconds. */
 static void run_for(struct fixture *f, uint64_t ms) {
         uint64_t end = now_ms() + ms;
@@ -456,6 +481,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_free_closes_listener, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_strangers_per_address, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_strangers_are_timed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_wrong_tokens_are_throttled, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

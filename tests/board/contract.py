@@ -102,14 +102,15 @@ class Contract:
         if found is None:
             # Authentication comes before routing (nothing is learnt of /v1
             # without it), then 404 or 405: the document's description.
-            unauthorized = status == 401 and (path == "/v1" or path.startswith("/v1/"))
+            unauthorized = status in (401, 429) and (path == "/v1" or path.startswith("/v1/"))
             if status not in (404, 405) and not unauthorized:
                 raise ContractError(f"{where}: no operation of openapi.yaml matches, and only 404 or 405 "
-                                    "(401 under /v1) may answer")
+                                    "(401 or 429 under /v1) may answer")
             if status == 405 and "allow" not in hdrs:
                 raise ContractError(f"{where}: a 405 without Allow")
             responses = self.spec["components"]["responses"]
-            response = self.resolve(responses["Unauthorized" if unauthorized else "Error"])
+            response = self.resolve(responses["Error" if not unauthorized else
+                                              "Unauthorized" if status == 401 else "TooManyLogins"])
             documented = {"allow"} if status == 405 else set()
             for name, h in response.get("headers", {}).items():
                 documented.add(name.lower())

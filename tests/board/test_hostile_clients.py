@@ -82,3 +82,35 @@ def test_a_trickling_client_is_cut(board):
     # with the token nothing of this applies: a request is answered
     status, _, _ = board.api("GET", "/v1/host")
     assert status == 200
+
+
+# Runs in dom0, whose own address (127.0.0.1) is a client of its own: the
+# host's requests go on being answered while dom0 is throttled.
+WRONG_TOKENS_SH = r'''
+url=http://127.0.0.1:8080/v1/host
+status() { wget -S -O /dev/null --header "Authorization: Bearer $1" "$url" 2>&1 \
+    | sed -n 's/^ *\(HTTP\/1.1 [0-9]*\).*/\1/p; s/^ *Retry-After: *\([0-9]*\).*/retry \1/p'; }
+for i in $(seq 10); do status "wrong-token-$i-wrong"; done
+echo --
+status wrong-token-11-wrong
+echo --
+status "$(cat /etc/xvmd/token)"
+'''
+
+
+def test_wrong_tokens_are_throttled(board):
+    """The 11th wrong token in a minute from one address gets 429 with
+    Retry-After, and so does the right one from there; other addresses are
+    answered as before. Last in this module: dom0's loopback stays throttled
+    for a minute, and nothing after it uses that address."""
+    r = board.dom0("sh", "-c", WRONG_TOKENS_SH)
+    first, eleventh, right = r.stdout.split("--\n")
+    assert first.split() == ["HTTP/1.1", "401"] * 10, r.stdout
+    lines = eleventh.split("\n")
+    assert lines[0] == "HTTP/1.1 429", r.stdout
+    retry = int(lines[1].split()[1])
+    assert 50 <= retry <= 60, r.stdout
+    assert right.split()[:2] == ["HTTP/1.1", "429"], r.stdout
+    # the host is another address: answered
+    status, _, _ = board.api("GET", "/v1/host")
+    assert status == 200
