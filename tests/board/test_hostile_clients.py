@@ -10,7 +10,12 @@ network's; dom0's loopback is another.)"""
 import socket
 import time
 
+import pytest
+
 from metrics import scrape
+
+# The HTTP server's own logic: the same on either hypervisor.
+pytestmark = pytest.mark.one_flavour
 
 FLOOD = 500
 PER_ADDRESS = 32        # HTTP_STRANGERS_PER_ADDRESS
