@@ -33,7 +33,7 @@ def xl_list(board):
 
 
 def test_kill9_during_floods_loses_and_repeats_nothing(board):
-    n = 4 * 1024 * 1024
+    n = 2 * 1024 * 1024
     big = 64 * 1024 * 1024
     with tiny.vm(board, "kill-a", "flood", console="both", bytes=n, log_max_bytes=big) as a, \
             tiny.vm(board, "kill-b", "flood", console="both", bytes=n, log_max_bytes=big) as b:

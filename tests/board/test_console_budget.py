@@ -1,4 +1,4 @@
-"""A console log's budget on real Xen: a guest floods 64 MiB into a console
+"""A console log's budget on real Xen: a guest floods 32 MiB into a console
 whose log may hold 4 MiB (on the bundled board; on the stock one, where a
 flood moves at half the speed, 12 MiB with the same checks, to keep CI
 short). The oldest bytes go, whole segments at a time; what stays is
@@ -20,7 +20,7 @@ import tiny
 from contract import contract
 from eventstream import Stream
 
-SIZES = {"bundled": 64 * 1024 * 1024, "stock": 12 * 1024 * 1024}
+SIZES = {"bundled": 32 * 1024 * 1024, "stock": 12 * 1024 * 1024}
 BUDGET = 4 * 1024 * 1024
 
 
