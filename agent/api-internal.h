@@ -30,11 +30,13 @@ struct api_http_stats {
         uint64_t buckets[API_ROUTES_MAX][API_DURATION_BUCKETS + 1]; /* not cumulative; the last: above 10 s */
         uint64_t sum_usec[API_ROUTES_MAX];
         uint64_t strangers_refused, strangers_cut; /* http-server.h */
+        uint64_t tls_handshakes_failed;
 };
 
 struct api {
         const struct auth *auth;
         const struct auth *metrics_auth;        /* GET /metrics only; NULL: none */
+        bool tls;                       /* served over https: the cookie is Secure, an Origin https:// */
         struct xen *xen;
         struct host_paths paths;
         struct vms *vms;

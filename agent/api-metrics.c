@@ -81,6 +81,10 @@ void api_observe_stranger_cut(struct api *a) {
         a->http.strangers_cut++;
 }
 
+void api_observe_tls_handshake_failed(struct api *a) {
+        a->http.tls_handshakes_failed++;
+}
+
 /* ---- the scrape ---- */
 
 static void write_agent(struct metrics *m, const struct api *a) {
@@ -400,6 +404,10 @@ static void write_http(struct metrics *m, const struct api_http_stats *h) {
                        "Connections no request had authenticated yet, cut for not bringing a whole request within "
                        "10 s of their start or last answer.");
         metrics_u64(m, h->strangers_cut, NULL);
+        metrics_family(m, "xvmd_http_tls_handshakes_failed_total", METRICS_COUNTER,
+                       "TLS handshakes that failed: clients that spoke plain HTTP, did not trust the certificate "
+                       "or offered nothing in common.");
+        metrics_u64(m, h->tls_handshakes_failed, NULL);
 
         for (size_t b = 0; b < API_DURATION_BUCKETS; b++)
                 bounds[b] = (double) duration_bounds_usec[b] / 1e6;

@@ -23,12 +23,13 @@ static const char *req_session(const struct api_request *req) {
 }
 
 /* Whether Origin names this agent as the client reached it (Host). */
-static bool origin_is_self(const struct api_request *req) {
+static bool origin_is_self(const struct api *a, const struct api_request *req) {
         const char *origin = req_header(req, "Origin"), *host = req_header(req, "Host"), *rest;
 
         if (!origin || !host || !*host)
                 return false;
-        if (strncasecmp(origin, "http://", 7) == 0)
+        /* Over TLS, a page served in cleartext is not this agent's. */
+        if (!a->tls && strncasecmp(origin, "http://", 7) == 0)
                 rest = origin + 7;
         else if (strncasecmp(origin, "https://", 8) == 0)
                 rest = origin + 8;
@@ -78,7 +79,7 @@ bool api_authenticated(struct api *a, const struct api_request *req, struct api_
         if (!req->authorization && sessions_check(a->sessions, session, api_now_usec(), NULL)) {
                 bool unsafe = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 
-                if ((unsafe || req_header(req, "Upgrade")) && !origin_is_self(req)) {
+                if ((unsafe || req_header(req, "Upgrade")) && !origin_is_self(a, req)) {
                         api_response_error(resp, ERROR_BAD_ORIGIN, NULL,
                                            "a request with the session cookie must come from the agent's own "
                                            "page (Origin)");
@@ -137,8 +138,8 @@ void api_session_create(struct api_call *call) {
                 return;
         }
         api_response_empty(call->resp);
-        api_response_header(call->resp, "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
-                            SESSION_COOKIE, id, SESSION_LIFETIME_SEC);
+        api_response_header(call->resp, "Set-Cookie", "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+                            SESSION_COOKIE, id, SESSION_LIFETIME_SEC, call->api->tls ? "; Secure" : "");
         api_response_header(call->resp, "Cache-Control", "no-store");
         explicit_bzero(id, sizeof(id));
 }
@@ -157,8 +158,8 @@ void api_session_get(struct api_call *call) {
 void api_session_delete(struct api_call *call) {
         sessions_end(call->api->sessions, req_session(call->req));
         api_response_empty(call->resp);
-        api_response_header(call->resp, "Set-Cookie", "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-                            SESSION_COOKIE);
+        api_response_header(call->resp, "Set-Cookie", "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
+                            SESSION_COOKIE, call->api->tls ? "; Secure" : "");
 }
 
 /* ---- the web console's files ---- */

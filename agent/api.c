@@ -129,6 +129,10 @@ void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth) {
         a->metrics_auth = metrics_auth;
 }
 
+void api_set_tls(struct api *a, bool tls) {
+        a->tls = tls;
+}
+
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers) {
         a->vms = vms;
         a->viewers = viewers;

@@ -128,6 +128,9 @@ struct console_ws;
 /* A second token (borrowed), good for GET /metrics only: a scraper's,
  * which can read no VM and change nothing. NULL: none. */
 void api_set_metrics_auth(struct api *a, const struct auth *metrics_auth);
+/* The server speaks TLS: the session cookie is marked Secure, and a
+ * browser's Origin must be https://. */
+void api_set_tls(struct api *a, bool tls);
 
 void api_set_vms(struct api *a, struct vms *vms, struct console_ws *viewers);
 
@@ -167,6 +170,9 @@ void api_observe(struct api *a, const char *method, const char *path, unsigned s
  * counted for the metrics. */
 void api_observe_stranger_refused(struct api *a);
 void api_observe_stranger_cut(struct api *a);
+/* A TLS handshake that failed (a client that spoke plain HTTP, or did not
+ * trust the certificate, or any other): counted for the metrics. */
+void api_observe_tls_handshake_failed(struct api *a);
 
 /* First phase, once the headers are in. Returns the route whose handler will
  * take the request (read at most api_route_body_max() bytes of body for it),

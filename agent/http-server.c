@@ -12,6 +12,7 @@
 #include "api.h"
 #include "http-server.h"
 #include "log.h"
+#include "tls.h"
 
 /* MHD's timeout is advisory; don't sleep past this even if it says more. */
 #define HTTP_MAX_SLEEP_USEC (60ULL * 1000 * 1000)
@@ -20,7 +21,15 @@
  * client can still be told 413. */
 #define HTTP_DISCARD_MAX (1024 * 1024)
 
-#define HTTP_REFUSAL_LOG_USEC (10ULL * 1000 * 1000)
+#define HTTP_REFUSAL_LOG_USEC (HTTP_REFUSAL_LOG_SEC * 1000ULL * 1000)
+
+/* When MHD asks to run again at once without a socket to wake it (data
+ * GnuTLS holds decrypted but MHD has not read), it runs again this much
+ * later: the rest of the loop (the consoles, their logs) keeps its turn. */
+#define HTTP_BUSY_USEC 2000ULL
+
+/* libmicrohttpd's words for a TLS handshake that failed. */
+#define MHD_TLS_HANDSHAKE_FAILED "received handshake message out of context"
 
 /* A suspended connection (a stream with nothing to send yet, or a
  * deferred answer). MHD does not watch it, so the server does: a client
@@ -58,6 +67,8 @@ struct http_server {
         struct http_conn *conns;        /* a list */
         uint64_t refusals_logged_usec;  /* refusals are logged once per HTTP_REFUSAL_LOG_USEC */
         unsigned refusals_unlogged;
+        uint64_t handshakes_logged_usec; /* failed handshakes likewise */
+        unsigned handshakes_unlogged;
         bool kick;      /* run MHD again at once (a connection was resumed) */
         unsigned quiet_closes; /* connections closed for a client's hang-up, whose MHD message is not a fault */
         struct suspension *suspended;   /* a list */
@@ -683,6 +694,19 @@ _printf_(2, 0) static void on_mhd_log(void *userdata, const char *format, va_lis
         size_t n;
 
         vsnprintf(text, sizeof(text), format, ap);
+        if (s && strstr(text, MHD_TLS_HANDSHAKE_FAILED)) {
+                uint64_t now = mono_usec(s);
+
+                api_observe_tls_handshake_failed(s->api);
+                s->handshakes_unlogged++;
+                if (now - s->handshakes_logged_usec >= HTTP_REFUSAL_LOG_USEC) {
+                        log_warning("%u TLS handshake(s) failed: clients that spoke plain HTTP to the https "
+                                    "port, or that do not trust the certificate", s->handshakes_unlogged);
+                        s->handshakes_logged_usec = now;
+                        s->handshakes_unlogged = 0;
+                }
+                return;
+        }
         if (s && s->quiet_closes > 0 && (strstr(text, "internal error") || strstr(text, "application error"))) {
                 s->quiet_closes--;
                 return;
@@ -716,7 +740,7 @@ static int http_server_process(struct http_server *s) {
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return r;
-        usec = ms >= HTTP_MAX_SLEEP_USEC / 1000 ? HTTP_MAX_SLEEP_USEC : ms * 1000;
+        usec = ms >= HTTP_MAX_SLEEP_USEC / 1000 ? HTTP_MAX_SLEEP_USEC : ms == 0 ? HTTP_BUSY_USEC : ms * 1000;
         r = sd_event_source_set_time(s->timer, now + usec);
         if (r < 0)
                 return r;
@@ -747,10 +771,18 @@ static int on_timer(sd_event_source *src _unused_, uint64_t usec _unused_, void 
         return 0;
 }
 
-int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http_server **ret) {
+int http_server_new(sd_event *event, int listen_fd, struct api *api, const struct tls_credentials *tls,
+                    struct http_server **ret) {
         _cleanup_(http_server_freep) struct http_server *s = NULL;
         _cleanup_close_ int fd = listen_fd;
         const union MHD_DaemonInfo *info;
+        struct MHD_OptionItem tls_options[] = {
+                { MHD_OPTION_HTTPS_MEM_CERT, 0, tls ? tls->cert : NULL },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? tls->key : NULL },
+                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) (uintptr_t) TLS_PRIORITIES },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        unsigned mhd_flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
         int r, flags;
 
         flags = fcntl(fd, F_GETFL);
@@ -763,8 +795,9 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
         s->event = sd_event_ref(event);
         s->api = api;
 
-        s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
-                                  0, on_accept, s, on_request, s,
+        if (tls)
+                mhd_flags |= MHD_USE_TLS;
+        s->mhd = MHD_start_daemon(mhd_flags, 0, on_accept, s, on_request, s,
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_CONNECTION_LIMIT,
@@ -772,6 +805,7 @@ int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONNECTION_MEMORY_LIMIT,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, NULL,
                                   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                  MHD_OPTION_ARRAY, tls ? tls_options : tls_options + 3,
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 /* Whether MHD closed the socket on its way out depends on where

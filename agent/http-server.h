@@ -10,6 +10,7 @@
 
 struct api;
 struct http_server;
+struct tls_credentials;
 
 #define HTTP_CONNECTION_LIMIT 256
 #define HTTP_CONNECTION_TIMEOUT_SEC 60
@@ -25,8 +26,15 @@ struct http_server;
 #define HTTP_STRANGERS_PER_ADDRESS 32
 #define HTTP_STRANGER_REQUEST_SEC 10
 
+/* Failed TLS handshakes (plain HTTP to the https port, clients that do not
+ * trust the certificate) are counted for the metrics and logged at most
+ * once per HTTP_REFUSAL_LOG_SEC, with how many. */
+#define HTTP_REFUSAL_LOG_SEC 10
+
 /* Takes ownership of listen_fd (a listening TCP socket), even on failure.
- * event and api are borrowed and must outlive the server. */
-int http_server_new(sd_event *event, int listen_fd, struct api *api, struct http_server **ret);
+ * With tls the server speaks https and wss only (tls.h), without it plain
+ * HTTP. event, api and tls are borrowed and must outlive the server. */
+int http_server_new(sd_event *event, int listen_fd, struct api *api, const struct tls_credentials *tls,
+                    struct http_server **ret);
 struct http_server *http_server_free(struct http_server *s);
 DEFINE_CLEANUP_FUNC(struct http_server, http_server_free);

@@ -18,6 +18,12 @@ static void help(void) {
                "  --metrics-token-file PATH\n"
                "                       a second token, good for GET /metrics only (a\n"
                "                       Prometheus server's), mode 0600 or stricter\n"
+               "  --tls-cert PATH      serve https and wss with this certificate (PEM, the\n"
+               "                       server's first, then its chain)\n"
+               "  --tls-key PATH       ... and its private key (PEM, mode 0600 or stricter)\n"
+               "  --plain-http         without TLS, serve plain HTTP on any address (by\n"
+               "                       default only on a loopback one: the token would\n"
+               "                       cross the network readable)\n"
                "  --state-dir PATH     where the agent keeps its state (default /var/lib/xvmd)\n"
                "  --web-dir PATH       the web console's files (default /usr/share/xvmd/web)\n"
                "  --firmware-dir PATH  the firmware VMs may boot (default " VMS_FIRMWARE_DIR ")\n"
@@ -49,12 +55,15 @@ static int parse_bytes(const char *s, uint64_t *ret) {
 /* Returns 1 to run, 0 to exit successfully, -EINVAL on a bad command line. */
 static int parse_argv(int argc, char *argv[], struct manager_config *config) {
         enum { ARG_LISTEN = 0x100, ARG_TOKEN_FILE, ARG_METRICS_TOKEN_FILE, ARG_STATE_DIR, ARG_WEB_DIR, ARG_FIRMWARE_DIR,
-               ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT,
+               ARG_LOGS_MAX, ARG_LOGS_FREE, ARG_DOM0_WEIGHT, ARG_TLS_CERT, ARG_TLS_KEY, ARG_PLAIN_HTTP,
                ARG_VERSION };
         static const struct option options[] = {
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "metrics-token-file", required_argument, NULL, ARG_METRICS_TOKEN_FILE },
+                { "tls-cert", required_argument, NULL, ARG_TLS_CERT },
+                { "tls-key", required_argument, NULL, ARG_TLS_KEY },
+                { "plain-http", no_argument, NULL, ARG_PLAIN_HTTP },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "web-dir", required_argument, NULL, ARG_WEB_DIR },
                 { "firmware-dir", required_argument, NULL, ARG_FIRMWARE_DIR },
@@ -77,6 +86,15 @@ static int parse_argv(int argc, char *argv[], struct manager_config *config) {
                         break;
                 case ARG_METRICS_TOKEN_FILE:
                         config->metrics_token_file = optarg;
+                        break;
+                case ARG_TLS_CERT:
+                        config->tls_cert = optarg;
+                        break;
+                case ARG_TLS_KEY:
+                        config->tls_key = optarg;
+                        break;
+                case ARG_PLAIN_HTTP:
+                        config->plain_http = true;
                         break;
                 case ARG_STATE_DIR:
                         config->state_dir = optarg;

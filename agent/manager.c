@@ -15,6 +15,7 @@
 #include "log.h"
 #include "manager.h"
 #include "port-forward.h"
+#include "tls.h"
 #include "vms.h"
 #include "xen.h"
 
@@ -24,6 +25,7 @@ struct manager {
         sd_event_source *sigterm, *sigint;
         struct auth *auth;
         struct auth *metrics_auth;      /* NULL: no metrics token */
+        struct tls_credentials *tls;    /* NULL: plain HTTP */
         struct xen *xen;
         struct api *api;
         struct vms *vms;
@@ -87,11 +89,32 @@ static int open_listen_socket(const char *listen) {
         return fd;
 }
 
+/* Plain HTTP carries the token and the session cookie readable: it is
+ * served only where nobody else can listen, unless the operator says so. */
+static int check_plain_http(int fd, const struct manager_config *config) {
+        struct sockaddr_storage sa = { 0 };
+        socklen_t len = sizeof(sa);
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return log_error_errno(negative_errno(), "Cannot read the listening socket's address");
+        if (tls_address_is_local((const struct sockaddr *) &sa))
+                return 0;
+        if (config->plain_http) {
+                log_warning("Serving plain HTTP on an address other hosts reach (--plain-http): the token and "
+                            "session cookies cross the network readable.");
+                return 0;
+        }
+        return log_error_errno(-EPERM, "Refusing to start: plain HTTP on an address other hosts reach would carry "
+                               "the token readable; give --tls-cert and --tls-key, listen on a loopback address, "
+                               "or say --plain-http");
+}
+
 int manager_new(const struct manager_config *config, struct manager **ret) {
         _cleanup_(manager_freep) struct manager *m = NULL;
+        _cleanup_close_ int fd = -1;
         struct error err = { 0 };
         sigset_t mask;
-        int r, fd;
+        int r;
 
         m = calloc(1, sizeof(*m));
         if (!m)
@@ -104,6 +127,23 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                 r = auth_new_from_file(config->metrics_token_file, &m->metrics_auth, &err);
                 if (r < 0)
                         return log_error_errno(r, "Refusing to start: the metrics token: %s", err.message);
+        }
+        if (!config->tls_cert != !config->tls_key)
+                return log_error_errno(-EINVAL, "Refusing to start: --tls-cert and --tls-key go together");
+        if (config->tls_cert) {
+                r = tls_credentials_load(config->tls_cert, config->tls_key, &m->tls, &err);
+                if (r < 0)
+                        return log_error_errno(r, "Refusing to start: %s", err.message);
+        }
+        /* The socket before anything else is touched (Xen, the state
+         * directory): a refusal changes nothing. */
+        fd = open_listen_socket(config->listen);
+        if (fd < 0)
+                return fd;
+        if (!m->tls) {
+                r = check_plain_http(fd, config);
+                if (r < 0)
+                        return r;
         }
 
         m->state_dir = strdup(config->state_dir);
@@ -182,12 +222,11 @@ int manager_new(const struct manager_config *config, struct manager **ret) {
                 return log_error_errno(r, "Cannot start");
         api_set_forwards(m->api, m->forwards);
 
-        fd = open_listen_socket(config->listen);
-        if (fd < 0)
-                return fd;
-        r = http_server_new(m->event, fd, m->api, &m->http);
+        api_set_tls(m->api, m->tls);
+        r = http_server_new(m->event, TAKE_FD(fd), m->api, m->tls, &m->http);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the HTTP server");
+        log_info("Serving %s.", m->tls ? "https and wss (TLS 1.2 and 1.3)" : "plain HTTP");
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -209,6 +248,7 @@ struct manager *manager_free(struct manager *m) {
         sd_event_unref(m->event);
         auth_free(m->auth);
         auth_free(m->metrics_auth);
+        tls_credentials_free(m->tls);
         free(m->state_dir);
         free(m);
         return NULL;

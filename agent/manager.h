@@ -3,6 +3,7 @@
  * the HTTP server. Set up in that order and torn down in the reverse. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -11,6 +12,12 @@ struct manager_config {
         const char *listen;     /* "ADDR:PORT"; unused under socket activation */
         const char *token_file;
         const char *metrics_token_file; /* a token for GET /metrics only (a scraper's); NULL: none */
+        /* https and wss with this certificate and key (tls.h); without them
+         * plain HTTP, served only on a loopback address or a Unix socket
+         * unless plain_http says the operator wants it anywhere. */
+        const char *tls_cert;
+        const char *tls_key;
+        bool plain_http;
         const char *state_dir;
         const char *firmware_dir;       /* NULL: vms.h's VMS_FIRMWARE_DIR */
         const char *web_dir;    /* the web console's files */

@@ -56,7 +56,7 @@ static int setup(void **state) {
         if (fd < 0)
                 return -1;
         f->port = address_local_port(fd);
-        if (f->port <= 0 || http_server_new(f->event, fd, f->api, &f->server) < 0)
+        if (f->port <= 0 || http_server_new(f->event, fd, f->api, NULL, &f->server) < 0)
                 return -1;
         *state = f;
         return 0;

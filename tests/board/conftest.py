@@ -6,6 +6,9 @@ flavour before booting the next. It boots with --fresh, so a session starts
 from an empty state disk (the image store holding only the board's images).
 test_zy_persist.py reboots it (down, up) near the end; test_zz_down.py, last,
 brings it down.
+The agent serves https and wss only: every client here trusts the board's
+CA (build/board/PORT/ca.pem) and nothing else: Board.ssl for urllib and raw
+sockets (Board.connect()), Board.sslopt for python3-websocket.
 Both boot on ports of their own, away from a developer's board on 8080. XVMD_TEST_FLAVORS
 (comma separated) narrows the flavours; XVMD_TEST_PORT_BASE moves the ports.
 """
@@ -14,6 +17,8 @@ import json
 import os
 import re
 import secrets
+import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -48,8 +53,13 @@ class Board:
         self.flavor = flavor
         self.port = port
         self.up_output = up_output
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"https://127.0.0.1:{port}"
+        self.ws_base = f"wss://127.0.0.1:{port}"
         self.state = os.path.join(ROOT, "build", "board", str(port))
+        self.cacert = os.path.join(self.state, "ca.pem")
+        # The board's CA alone; the host name is checked (127.0.0.1).
+        self.ssl = ssl.create_default_context(cafile=self.cacert)
+        self.sslopt = {"ca_certs": self.cacert, "cert_reqs": ssl.CERT_REQUIRED}
         with open(os.path.join(self.state, "token")) as f:
             self.token = f.read().strip()
 
@@ -63,7 +73,7 @@ class Board:
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl) as r:
                 status, hdrs, raw = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, hdrs, raw = e.code, e.headers, e.read()
@@ -71,6 +81,19 @@ class Board:
         if hdrs.get("Content-Type", "").startswith("application/json"):
             return status, hdrs, json.loads(raw)
         return status, hdrs, raw
+
+    def connect(self, timeout=30):
+        """A TLS socket to the agent, for tests that speak raw HTTP."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        # Without it the first request waits ~40 ms behind the client's
+        # TLS Finished (Nagle's algorithm, the agent's delayed ACK), as curl
+        # and browsers do not.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.ssl.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def urlopen(self, url_or_req, timeout=30):
+        """urllib's urlopen trusting the board's CA."""
+        return urllib.request.urlopen(url_or_req, timeout=timeout, context=self.ssl)
 
     def api(self, method, path, body=None, **kw):
         """request() for JSON APIs; raw bytes go in as bytes."""
@@ -162,6 +185,7 @@ class Board:
         return board_cmd("dom0", *cmd, port=self.port, timeout=timeout)
 
     AGENT_DROP_IN = "/run/systemd/system/xvmd.service.d/zz-test.conf"
+    AGENT_TLS = "--tls-cert /etc/xvmd/tls/cert.pem --tls-key /etc/xvmd/tls/key.pem"
 
 
     def wait_agent(self, timeout=90):
@@ -184,7 +208,7 @@ class Board:
         modules restart it often), and waits until it answers."""
         if extra:
             conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file "
-                    f"/etc/xvmd/token --state-dir /var/lib/xvmd {extra}\n")
+                    f"/etc/xvmd/token {self.AGENT_TLS} --state-dir /var/lib/xvmd {extra}\n")
             r = self.dom0("sh", "-c", f"mkdir -p {self.AGENT_DROP_IN.rsplit('/', 1)[0]} && "
                           f"printf '%s' '{conf}' > {self.AGENT_DROP_IN}")
         else:
@@ -202,6 +226,29 @@ class Board:
                 return int(f.read().strip())
         except FileNotFoundError:
             return None
+
+
+def recv_answer(sock, limit=1 << 20):
+    """One HTTP answer read off a raw socket: its head, and as much body as
+    Content-Length says (a 101 or a head without it: none). Over TLS the
+    head and the body may come in records of their own, so one recv() is
+    not enough."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+        assert len(data) < limit, "an answer's head without an end"
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    want = int(m.group(1)) if m and not head.startswith(b"HTTP/1.1 101") else 0
+    while len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def pid_alive(pid):

@@ -12,7 +12,7 @@ class Stream:
     """One GET /v1/events, read line by line (NDJSON) or event by event (SSE)."""
 
     def __init__(self, board, since=None, last_event_id=None, sse=False):
-        self.conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+        self.conn = http.client.HTTPSConnection("127.0.0.1", board.port, timeout=120, context=board.ssl)
         self.path = "/v1/events" + (f"?since={since}" if since is not None else "")
         headers = {"Authorization": f"Bearer {board.token}"}
         if last_event_id is not None:

@@ -93,6 +93,8 @@ def prometheus_server(board, interval_s=1):
             f.write(f"global: {{scrape_interval: {interval_s}s, scrape_timeout: {interval_s}s}}\n"
                     "scrape_configs:\n"
                     "  - job_name: xvmd\n"
+                    "    scheme: https\n"
+                    f"    tls_config: {{ca_file: {board.cacert}}}\n"
                     f"    authorization: {{credentials_file: {token}}}\n"
                     f"    static_configs: [{{targets: ['127.0.0.1:{board.port}']}}]\n")
         log = open(os.path.join(tmp, "prometheus.log"), "w")

@@ -1,5 +1,6 @@
 """The board: both flavours boot real Xen with dom0 on systemd and the agent,
 and the board command's up/env/dom0/down do what they say."""
+import os
 import re
 
 import pytest
@@ -17,9 +18,11 @@ EXPECTED = {
 
 def test_up_prints_urls_token_and_log(board):
     out = board.up_output
-    assert f"http://127.0.0.1:{board.port}/v1" in out
-    assert re.search(rf"web console\s+http://127\.0\.0\.1:{board.port}/\s", out)
+    assert f"https://127.0.0.1:{board.port}/v1" in out
+    assert re.search(rf"web console\s+https://127\.0\.0\.1:{board.port}/\s", out)
     assert board.token in out
+    ca = re.search(r"\n  CA\s+(\S+)", out).group(1)
+    assert os.path.samefile(ca, board.cacert)
     log = re.search(r"serial log\s+(\S+)", out).group(1)
     with open(log, errors="replace") as f:
         serial = f.read()
@@ -153,8 +156,11 @@ def test_dom0_works_without_the_agent(board):
 def test_env_prints_url_and_token(board):
     r = board_cmd("env", port=board.port)
     assert r.returncode == 0
-    assert r.stdout.strip() == (f"export XVMD_URL=http://127.0.0.1:{board.port} "
-                                f"XVMD_TOKEN={board.token}")
+    m = re.fullmatch(rf"export XVMD_URL=https://127\.0\.0\.1:{board.port} XVMD_TOKEN=(\S+) XVMD_CACERT=(\S+)",
+                     r.stdout.strip())
+    assert m, r.stdout
+    assert m.group(1) == board.token
+    assert os.path.samefile(m.group(2), board.cacert)
 
 
 def test_second_up_on_the_same_port_is_refused(board):

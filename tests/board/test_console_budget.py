@@ -31,7 +31,7 @@ class LaggingFollower:
 
     def __init__(self, board, vm):
         self.got, self.error = bytearray(), None
-        self.conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+        self.conn = http.client.HTTPSConnection("127.0.0.1", board.port, timeout=120, context=board.ssl)
         self.conn.connect()
         self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         self.conn.request("GET", f"/v1/vms/{vm}/consoles/pv/log?follow=1&from=0",
@@ -97,8 +97,9 @@ def test_budget_keeps_the_newest_bytes_and_counts_the_rest(board):
         assert int(headers["X-Xvmd-Log-Start"]) == c["log_start"]
         assert int(headers["X-Xvmd-Log-Skipped"]) == c["log_start"]
         # A viewer asking for it too, with a `skipped` message.
-        ws = websocket.create_connection(f"ws://127.0.0.1:{board.port}/v1/vms/{vm}/consoles/pv/ws?from=0",
-                                         header=[f"Authorization: Bearer {board.token}"], timeout=60)
+        ws = websocket.create_connection(f"{board.ws_base}/v1/vms/{vm}/consoles/pv/ws?from=0",
+                                         header=[f"Authorization: Bearer {board.token}"], timeout=60,
+                                         sslopt=board.sslopt)
         try:
             messages = []
             while not any(m["type"] == "skipped" for m in messages):

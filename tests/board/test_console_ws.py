@@ -10,17 +10,18 @@ import pytest
 import websocket
 
 import flood
+from conftest import recv_answer
 from contract import contract
 
 
 def ws_url(board, vm, console, query=""):
-    return f"ws://127.0.0.1:{board.port}/v1/vms/{vm}/consoles/{console}/ws{query}"
+    return f"{board.ws_base}/v1/vms/{vm}/consoles/{console}/ws{query}"
 
 
 def connect(board, vm, console="pv", query="", token=..., **kw):
     headers = [] if token is None else [f"Authorization: Bearer {board.token if token is ... else token}"]
     ws = websocket.create_connection(ws_url(board, vm, console, query), header=headers, timeout=60,
-                                     suppress_origin=True, **kw)
+                                     suppress_origin=True, sslopt=board.sslopt, **kw)
     return Viewer(ws)
 
 
@@ -274,10 +275,10 @@ def test_stalled_viewer_does_not_slow_the_guest(board, vm):
 
 def test_refusals_before_the_upgrade(board, vm):
     def status_of(headers, path=f"/v1/vms/{vm}/consoles/pv/ws"):
-        s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
+        s = board.connect()
         s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
-        answer = s.recv(4096)
+        answer = recv_answer(s)
         s.close()
         return contract().check_raw("GET", path, answer), answer.decode(errors="replace")
 
@@ -297,13 +298,16 @@ def test_refusals_before_the_upgrade(board, vm):
     assert status == 204
     cookie = headers["Set-Cookie"].split(";")[0]
     assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    assert "; Secure" in headers["Set-Cookie"]
     browser = {k: v for k, v in good.items() if k != "Authorization"}
     browser["Cookie"] = cookie
     assert status_of(browser)[0] == 403
-    assert status_of({**browser, "Origin": "http://evil.example"})[0] == 403
-    assert status_of({**browser, "Origin": f"http://127.0.0.1:{board.port}"})[0] == 101
+    assert status_of({**browser, "Origin": "https://evil.example"})[0] == 403
+    # Over TLS, a page served in cleartext is not the agent's own.
+    assert status_of({**browser, "Origin": f"http://127.0.0.1:{board.port}"})[0] == 403
+    assert status_of({**browser, "Origin": f"https://127.0.0.1:{board.port}"})[0] == 101
     assert status_of({**browser, "Cookie": "xvmd_session=" + "0" * 64,
-                      "Origin": f"http://127.0.0.1:{board.port}"})[0] == 401
+                      "Origin": f"https://127.0.0.1:{board.port}"})[0] == 401
     status, _, _ = board.api("POST", "/session", {"token": "wrong-token-wrong"}, token=None)
     assert status == 401
 

@@ -35,7 +35,7 @@ def fill(board):
 
 def test_a_full_disk_is_refused_clearly_and_recovered_from(board):
     conf = ("[Service]\nExecStart=\nExecStart=/usr/sbin/xvmd --listen 0.0.0.0:8080 --token-file /etc/xvmd/token "
-            f"--state-dir {DIR}\n")
+            f"{board.AGENT_TLS} --state-dir {DIR}\n")
     r = board.dom0("sh", "-c", f"mkdir -p {DIR} && mount -t tmpfs -o size=16m,mode=0700 xvmd-full {DIR} && "
                    f"mkdir -m 0700 {DIR}/images && cp /var/lib/xvmd/images/tiny-guest "
                    f"/var/lib/xvmd/images/.tiny-guest.sha256 {DIR}/images/ && "

@@ -6,7 +6,6 @@ points are refused; a resume point that left the ring gets a reset; an
 alert pattern in a VM's spec makes an event."""
 import json
 import secrets
-import socket
 import time
 
 import pytest
@@ -136,7 +135,7 @@ def test_a_resume_point_that_left_the_ring_gets_a_reset(board):
         # An event a pause or resume: 4200 of them, on one keep-alive
         # connection, pipelined 100 at a time (one round trip through QEMU's
         # user network each took most of this test's time).
-        with socket.create_connection(("127.0.0.1", board.port), timeout=60) as sock, \
+        with board.connect(timeout=60) as sock, \
                 sock.makefile("rb") as f:
             for batch in range(42):
                 sock.sendall(b"".join(

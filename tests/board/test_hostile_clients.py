@@ -6,8 +6,11 @@ it came, and so is a client that trickles its headers a byte a second (a
 connection idle timeout would never cut it); the 11th wrong token in a
 minute gets 429. The metrics count what was refused and cut. (On the board
 all of the host's connections reach dom0 from one address, QEMU's user
-network's; dom0's loopback is another.)"""
+network's; dom0's loopback is another.) The agent speaks TLS: silent
+connections never start a handshake, the trickling client trickles inside
+one."""
 import socket
+import ssl
 import time
 
 import pytest
@@ -31,7 +34,7 @@ def is_closed(sock):
     try:
         data = sock.recv(1)
         return data == b""
-    except BlockingIOError:
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return False
     except OSError:
         return True
@@ -91,10 +94,10 @@ def test_silent_connections_are_cut_at_10_s(board):
 
 
 def test_a_trickling_client_is_cut(board):
-    s = socket.create_connection(("127.0.0.1", board.port), timeout=10)
+    t0 = time.monotonic()
+    s = board.connect(timeout=10)   # the handshake, then the trickle
     s.setblocking(False)
     try:
-        t0 = time.monotonic()
         request = b"GET /healthz HTTP/1.1\r\nHost: board\r\nX-Slow: " + b"a" * 40
         for i in range(len(request)):
             try:
@@ -115,10 +118,17 @@ def test_a_trickling_client_is_cut(board):
 
 
 # Runs in dom0, whose own address (127.0.0.1) is a client of its own: the
-# host's requests go on being answered while dom0 is throttled.
+# host's requests go on being answered while dom0 is throttled. A request
+# over TLS from busybox: nc connects, busybox's ssl_client (wget's TLS
+# helper, which checks no certificate: dom0 talks to itself) speaks TLS on
+# it, the request from a file, the answer whole into another.
 WRONG_TOKENS_SH = r'''
-status() { printf 'GET /v1/host HTTP/1.1\r\nHost: dom0\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' "$1" \
-    | nc 127.0.0.1 8080 | tr -d '\r' | sed -n 's/^\(HTTP\/1.1 [0-9]*\).*/\1/p; s/^Retry-After: *\([0-9]*\).*/retry \1/p'; }
+status() {
+    printf 'GET /v1/host HTTP/1.1\r\nHost: dom0\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' "$1" \
+        > /tmp/xvmd-req
+    nc 127.0.0.1 8080 -e sh -c 'ssl_client -s 3 3<&0 </tmp/xvmd-req >/tmp/xvmd-resp'
+    tr -d '\r' </tmp/xvmd-resp | sed -n 's/^\(HTTP\/1.1 [0-9]*\).*/\1/p; s/^Retry-After: *\([0-9]*\).*/retry \1/p'
+}
 for i in $(seq 10); do status "wrong-token-$i-wrong"; done
 echo --
 status wrong-token-11-wrong

@@ -5,12 +5,11 @@ import hashlib
 import http.client
 import os
 import secrets
-import socket
 import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, recv_answer
 from contract import contract
 from eventstream import Stream
 
@@ -37,7 +36,7 @@ def put(board, name, data, query="", headers=None):
 
 def put_chunked(board, name, chunks):
     """PUT with Transfer-Encoding: chunked (no Content-Length)."""
-    c = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+    c = http.client.HTTPSConnection("127.0.0.1", board.port, timeout=120, context=board.ssl)
     c.putrequest("PUT", f"/v1/images/{name}")
     c.putheader("Authorization", f"Bearer {board.token}")
     c.putheader("Transfer-Encoding", "chunked")
@@ -108,7 +107,7 @@ def test_chunked_upload(board):
 def test_interrupted_upload_leaves_nothing(board):
     name = "cut-" + secrets.token_hex(3)
     before = store_listing(board)
-    s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
+    s = board.connect()
     s.sendall((f"PUT /v1/images/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {board.token}\r\n"
                f"Content-Length: 10000000\r\n\r\n").encode() + os.urandom(500000))
     s.close()
@@ -133,10 +132,10 @@ def test_bad_uploads_are_refused(board, path, status, code):
 
 def test_oversized_upload_is_refused_before_the_body(board):
     before = store_listing(board)
-    s = socket.create_connection(("127.0.0.1", board.port), timeout=30)
+    s = board.connect()
     s.sendall((f"PUT /v1/images/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {board.token}\r\n"
                f"Content-Length: {2 * 1024 ** 3}\r\n\r\n").encode())
-    raw = s.recv(4096)
+    raw = recv_answer(s)
     s.close()
     contract().check_raw("PUT", "/v1/images/big", raw)
     answer = raw.decode(errors="replace")

@@ -88,7 +88,7 @@ def test_timestamps_since_and_until(board):
 
 
 def follow(board, vm, got, done):
-    conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+    conn = http.client.HTTPSConnection("127.0.0.1", board.port, timeout=120, context=board.ssl)
     conn.request("GET", f"/v1/vms/{vm}/consoles/pv/log?follow=1&from=0",
                  headers={"Authorization": f"Bearer {board.token}"})
     r = conn.getresponse()

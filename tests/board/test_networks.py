@@ -212,7 +212,7 @@ def test_port_forward_reaches_a_guest_http_server(board, net):
     wait_lease(board, vm)
     assert run_on(board, vm, "mkdir -p /tmp/www && echo hello-from-guest > /tmp/www/index.html && "
                   "httpd -p 8080 -h /tmp/www") == 0
-    env = dict(os.environ, XVMD_URL=board.url, XVMD_TOKEN=board.token)
+    env = dict(os.environ, XVMD_URL=board.url, XVMD_TOKEN=board.token, XVMD_CACERT=board.cacert)
     # as an ssh ProxyCommand would: stdin and stdout
     r = subprocess.run([FORWARD, vm, "8080"], input=b"GET /index.html HTTP/1.0\r\n\r\n", env=env,
                        capture_output=True, timeout=60)

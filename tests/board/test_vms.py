@@ -207,7 +207,7 @@ def test_follow_streams_new_output_and_ends_on_delete(board):
     create(board, name)
     board.wait_log(name, "pv", "guest:hvc0# ")
     _, _, end = board.log(name, "pv")
-    conn = http.client.HTTPConnection("127.0.0.1", board.port, timeout=120)
+    conn = http.client.HTTPSConnection("127.0.0.1", board.port, timeout=120, context=board.ssl)
     conn.request("GET", f"/v1/vms/{name}/consoles/pv/log?follow=1&from={end}",
                  headers={"Authorization": f"Bearer {board.token}"})
     r = conn.getresponse()

@@ -18,7 +18,7 @@ from contract import contract
 def test_web_console_in_chromium(board):
     if board.flavor != FLAVORS[0]:
         pytest.skip(f"the browser test runs on the {FLAVORS[0]} board")
-    env = dict(os.environ, XVMD_URL=board.url, XVMD_TOKEN=board.token)
+    env = dict(os.environ, XVMD_URL=board.url, XVMD_TOKEN=board.token, XVMD_CACERT=board.cacert)
     r = subprocess.run([os.path.join(ROOT, "tests", "browser", "run")], env=env,
                        capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, f"{r.stdout[-6000:]}\n{r.stderr[-3000:]}"

@@ -1,7 +1,8 @@
 // tests/browser/console.test.mjs: the web console in a real browser
 // (Debian's chromium, driven by playwright-core) against a running agent.
 //
-//   XVMD_URL=http://127.0.0.1:PORT XVMD_TOKEN=... node --test tests/browser/console.test.mjs
+//   XVMD_URL=https://127.0.0.1:PORT XVMD_TOKEN=... NODE_EXTRA_CA_CERTS=CA node --test tests/browser/console.test.mjs
+//   (tests/browser/run makes chromium trust the CA too: XVMD_CACERT)
 //
 // (tests/browser/run sets up the npm packages and, without XVMD_URL, boots a
 // board for the test.) What a person would do: log in with the token, create
